@@ -1,0 +1,27 @@
+// Argument parsers shared by commands; they turn bad values into commander's
+// usage errors so the user sees one line naming the option.
+import { InvalidArgumentError } from 'commander';
+import { parseNumber } from '../../firmware-js/bytes.ts';
+
+export function numberArg(text: string): number {
+  try {
+    return parseNumber(text);
+  } catch {
+    throw new InvalidArgumentError(`expected a number such as 4096, 0x1000 or 256k, got ${JSON.stringify(text)}`);
+  }
+}
+
+export function intArg(min: number, max: number) {
+  return (text: string): number => {
+    const n = numberArg(text);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    }
+    return n;
+  };
+}
+
+/** For options that may be given several times: `--pubkey a --pubkey b`. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,9 @@
+// Every command group of the CLI, in the order `espfleet --help` lists them.
+// Each group file registers its subcommands; each subcommand lives in its own file.
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import { registerFw } from './fw/index.ts';
+
+export type RegisterGroup = (program: Command, ctx: CliContext) => void;
+
+export const commandGroups: readonly RegisterGroup[] = [registerFw];

@@ -1,0 +1,36 @@
+// What every command gets instead of reaching for process globals, so the whole
+// program runs in-process in tests (STYLE.md lesson 6).
+import type { Writable } from 'node:stream';
+
+export interface CliIo {
+  stdout: Pick<Writable, 'write'> & { isTTY?: boolean };
+  stderr: Pick<Writable, 'write'> & { isTTY?: boolean };
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Reads a secret interactively; absent when there is no terminal. */
+  prompt?: (question: string) => Promise<string>;
+}
+
+export interface CliContext extends CliIo {
+  /** Prints one line of human output. */
+  out(line?: string): void;
+  /** Prints data as JSON (the --json form of every command). */
+  json(data: unknown): void;
+  /** Prints a line of progress or warning to stderr. */
+  note(line: string): void;
+}
+
+export function makeContext(io: CliIo): CliContext {
+  return {
+    ...io,
+    out: (line = '') => void io.stdout.write(`${line}\n`),
+    json: (data) => void io.stdout.write(`${JSON.stringify(data, jsonReplacer, 2)}\n`),
+    note: (line) => void io.stderr.write(`${line}\n`),
+  };
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  return value;
+}

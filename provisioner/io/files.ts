@@ -1,0 +1,60 @@
+// File helpers for commands: read with errors that name the path, and durable
+// atomic writes (temp file, fsync, rename, fsync dir) so a failure leaves the old
+// file in place — "nothing lost on failure".
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { EspfleetError } from '../../firmware-js/errors.ts';
+
+export class FileError extends EspfleetError {}
+
+export function readInputFile(path: string, what = 'file'): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FileError(
+      code === 'ENOENT' ? 'io.not_found' : 'io.read_failed',
+      `cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      { cause: e },
+    );
+  }
+}
+
+export interface AtomicWriteOptions {
+  /** File mode for the new file, e.g. 0o600 for anything secret. */
+  mode?: number;
+}
+
+export function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  try {
+    const fd = openSync(temp, 'wx', opts.mode ?? 0o644);
+    try {
+      let written = 0;
+      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    syncDirectory(dir);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw new FileError('io.write_failed', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function syncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems cannot fsync a directory; the rename is still atomic.
+  }
+}

@@ -2,8 +2,8 @@
 // `encrypt-flash-data` do it (spec esp32-rom-efuse-crypto.md §4): per 32-byte block
 // a tweaked AES-256 key; each 16-byte half is byte-reversed, run through AES
 // *decryption* to encrypt (and encryption to decrypt), and reversed back.
-import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { FirmwareError } from '../errors.ts';
+import { cryptBlock, expandDecryptKey, expandKey } from './aes256.ts';
 import { tweakKey } from './tweak.ts';
 
 export const DEFAULT_FLASH_CRYPT_CONFIG = 0xf;
@@ -59,20 +59,18 @@ function transform(
   const fullKey = expandFlashKey(key);
   checkArguments(data, address, flashCryptConfig);
   const out = new Uint8Array(data.length);
-  const reversed = new Uint8Array(32);
+  const reversed = new Uint8Array(16);
+  const result = new Uint8Array(16);
+  // The chip runs AES "inverted": encrypting for flash is an AES decryption.
+  const inverse = direction === 'encrypt';
   for (let offset = 0; offset < data.length; offset += 32) {
-    const blockAddress = address + offset;
-    const chunk = data.subarray(offset, offset + 32);
-    const aesKey = tweakKey(fullKey, blockAddress, flashCryptConfig);
-    // The chip runs AES "inverted": encrypting for flash is an AES decryption.
-    const cipher =
-      direction === 'encrypt'
-        ? createDecipheriv('aes-256-ecb', aesKey, null)
-        : createCipheriv('aes-256-ecb', aesKey, null);
-    cipher.setAutoPadding(false);
-    for (let h = 0; h < chunk.length; h += 16) reverseInto(chunk.subarray(h, h + 16), reversed.subarray(h, h + 16));
-    const result = cipher.update(reversed.subarray(0, chunk.length));
-    for (let h = 0; h < chunk.length; h += 16) reverseInto(result.subarray(h, h + 16), out.subarray(offset + h, offset + h + 16));
+    const aesKey = tweakKey(fullKey, address + offset, flashCryptConfig);
+    const schedule = inverse ? expandDecryptKey(aesKey) : expandKey(aesKey);
+    for (let h = offset; h < Math.min(offset + 32, data.length); h += 16) {
+      reverseInto(data.subarray(h, h + 16), reversed);
+      cryptBlock(schedule, reversed, result, inverse);
+      reverseInto(result, out.subarray(h, h + 16));
+    }
   }
   return out;
 }

@@ -31,12 +31,17 @@ const TD = [new Uint32Array(256), new Uint32Array(256), new Uint32Array(256), ne
     const e = (mul(s, 2) << 24) | (s << 16) | (s << 8) | mul(s, 3);
     const v = INV_SBOX[i] as number;
     const d = (mul(v, 14) << 24) | (mul(v, 9) << 16) | (mul(v, 13) << 8) | mul(v, 11);
+    // Table t is table 0 rotated right by t bytes.
     for (let t = 0; t < 4; t++) {
-      TE[t][i] = ((e >>> (8 * t)) | (e << (32 - 8 * t))) >>> 0;
-      TD[t][i] = ((d >>> (8 * t)) | (d << (32 - 8 * t))) >>> 0;
+      (TE[t] as Uint32Array)[i] = rotateRight(e, 8 * t);
+      (TD[t] as Uint32Array)[i] = rotateRight(d, 8 * t);
     }
   }
 })();
+
+function rotateRight(x: number, bits: number): number {
+  return bits === 0 ? x >>> 0 : ((x >>> bits) | (x << (32 - bits))) >>> 0;
+}
 
 const ROUNDS = 14;
 const RCON = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40];

@@ -2,6 +2,10 @@
 // usage errors so the user sees one line naming the option.
 import { InvalidArgumentError } from 'commander';
 import { parseNumber } from '../../firmware-js/bytes.ts';
+import { EspfleetError } from '../../firmware-js/errors.ts';
+
+/** A bad combination of arguments found after parsing (one line, exit 1). */
+export class UsageError extends EspfleetError {}
 
 export function numberArg(text: string): number {
   try {

@@ -1,8 +1,8 @@
 // File helpers for commands: read with errors that name the path, and durable
 // atomic writes (temp file, fsync, rename, fsync dir) so a failure leaves the old
 // file in place — "nothing lost on failure".
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { EspfleetError } from '../../firmware-js/errors.ts';
 
 export class FileError extends EspfleetError {}
@@ -57,4 +57,22 @@ function syncDirectory(dir: string): void {
   } catch {
     // Some filesystems cannot fsync a directory; the rename is still atomic.
   }
+}
+
+/** Every file below `root`, keyed by its path relative to `root` with '/' separators, sorted. */
+export function readDirectoryTree(root: string): Record<string, Uint8Array> {
+  const files: Record<string, Uint8Array> = {};
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else files[relative(root, path).split('\\').join('/')] = new Uint8Array(readFileSync(path));
+    }
+  };
+  try {
+    walk(root);
+  } catch (e) {
+    throw new FileError('io.read_failed', `cannot read directory ${root}: ${(e as Error).message}`, { cause: e });
+  }
+  return files;
 }

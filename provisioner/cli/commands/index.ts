@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { registerFw } from './fw/index.ts';
+import { registerPorts } from './ports/index.ts';
 
 export type RegisterGroup = (program: Command, ctx: CliContext) => void;
 
-export const commandGroups: readonly RegisterGroup[] = [registerFw];
+export const commandGroups: readonly RegisterGroup[] = [registerFw, registerPorts];

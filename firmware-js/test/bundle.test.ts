@@ -19,6 +19,7 @@ import {
 } from '../bundle/index.ts';
 import { expectOk, python } from '../../scripts/lib/oracles.ts';
 import { SeededRandom } from './seeded-random.ts';
+import { expectCode } from './error-codes.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const sha = (algorithm: string, data: Uint8Array) => createHash(algorithm).update(data).digest('hex');
@@ -63,17 +64,6 @@ function rawBundle(manifest: unknown, files: [string, Uint8Array][], manifestNam
     ...files.map(([name, data]) => ({ name, data })),
   ];
   return writeStoredZip(entries);
-}
-
-function expectCode(fn: () => unknown, code: string): FirmwareError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FirmwareError);
-    expect((e as FirmwareError).code).toBe(code);
-    return e as FirmwareError;
-  }
-  throw new Error(`expected FirmwareError ${code}, nothing was thrown`);
 }
 
 const flip = (bytes: Uint8Array, at: number, mask: number) => void (bytes[at] = (bytes[at] ?? 0) ^ mask);

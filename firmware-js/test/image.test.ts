@@ -15,16 +15,7 @@ import {
   verifyImage,
 } from '../image/index.ts';
 import { makeAppImage, makeBootloaderImage } from '../testgen/images.ts';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FirmwareError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+import { codeOf } from './error-codes.ts';
 
 const bytesOf = (n: number, start = 1) => Uint8Array.from({ length: n }, (_, i) => (start + i * 7) & 0xff);
 

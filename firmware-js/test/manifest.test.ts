@@ -7,6 +7,7 @@ import { encodeGoJson, goJsonString } from '../bundle/go-json.ts';
 import { parseStrictJson } from '../bundle/strict-json.ts';
 import { expectOk, python } from '../../scripts/lib/oracles.ts';
 import { SeededRandom } from './seeded-random.ts';
+import { expectCode } from './error-codes.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -22,17 +23,6 @@ const SAMPLE: Manifest = {
     nvs: { type: 'nvs', ptn: 'nvs', size: 0x4000, fill: 0xff, encrypt: false },
   },
 };
-
-function expectCode(fn: () => unknown, code: string): FirmwareError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FirmwareError);
-    expect((e as FirmwareError).code).toBe(code);
-    return e as FirmwareError;
-  }
-  throw new Error(`expected FirmwareError ${code}, nothing was thrown`);
-}
 
 const withField = (patch: Record<string, unknown>) => enc(JSON.stringify({ ...SAMPLE, ...patch }));
 const withPart = (patch: Record<string, unknown>) => withField({ parts: { app: { ...SAMPLE.parts['app'], ...patch } } });

@@ -4,19 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { python, expectOk } from '../../scripts/lib/oracles.ts';
 import { hex, view } from '../bytes.ts';
-import { FirmwareError } from '../errors.ts';
 import { OTA_STATES, buildOtadata, otadataCrc, parseOtadata } from '../partition/index.ts';
 import { makeOtadataImage } from '../testgen/images.ts';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FirmwareError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+import { codeOf } from './error-codes.ts';
 
 /** Writes one esp_ota_select_entry_t into copy `k` of an otadata image. */
 function setCopy(img: Uint8Array, k: 0 | 1, seq: number, state: number = OTA_STATES.UNDEFINED, crc = otadataCrc(seq)): void {

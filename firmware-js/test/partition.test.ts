@@ -4,7 +4,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fromHex, hex, view } from '../bytes.ts';
-import { FirmwareError } from '../errors.ts';
 import {
   APP_SUBTYPES,
   DATA_SUBTYPES,
@@ -21,16 +20,7 @@ import {
   partitionTypeName,
   type PartitionEntry,
 } from '../partition/index.ts';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FirmwareError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+import { codeOf } from './error-codes.ts';
 
 const p = (label: string, type: number, subtype: number, offset: number, size: number, encrypted = false): PartitionEntry => ({
   label,

@@ -22,6 +22,7 @@ import {
 } from '../bundle/index.ts';
 import { expectOk, openssl, python } from '../../scripts/lib/oracles.ts';
 import { SeededRandom } from './seeded-random.ts';
+import { expectCode } from './error-codes.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const tmp = () => mkdtempSync(join(tmpdir(), 'espfleet-sig-'));
@@ -41,17 +42,6 @@ function sampleZip(seed = 1): Uint8Array {
     },
   };
   return writeBundle({ manifest, files: new Map([['app.bin', rnd.bytes(1500)], ['fs.img', rnd.bytes(512)]]), extra: { channel: 'beta' } });
-}
-
-function expectCode(fn: () => unknown, code: string): FirmwareError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FirmwareError);
-    expect((e as FirmwareError).code).toBe(code);
-    return e as FirmwareError;
-  }
-  throw new Error(`expected FirmwareError ${code}, nothing was thrown`);
 }
 
 /** Re-packs `zip` with honest CRCs, replacing manifest bytes and/or its extra field. */

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hex, view } from '../bytes.ts';
-import { FirmwareError } from '../errors.ts';
 import { readStoredZip, writeStoredZip } from '../bundle/index.ts';
 import { crc32 } from '../bundle/zip-format.ts';
 import { expectOk, python, run } from '../../scripts/lib/oracles.ts';
@@ -33,17 +32,6 @@ function centralRecordOffset(zip: Uint8Array, index: number): number {
   return at;
 }
 
-function expectCode(fn: () => unknown, code: string): FirmwareError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FirmwareError);
-    expect((e as FirmwareError).code).toBe(code);
-    return e as FirmwareError;
-  }
-  throw new Error(`expected FirmwareError ${code}, nothing was thrown`);
-}
-
 const LIST_ZIP = `
 import json, sys, zipfile, zlib
 with zipfile.ZipFile(sys.argv[1]) as zf:
@@ -56,6 +44,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
                     "extra": i.extra.hex(), "data": data.hex(), "zcrc": zlib.crc32(data)})
     print(json.dumps({"bad": bad, "entries": out}))
 `;
+import { expectCode } from './error-codes.ts';
 
 describe('zip writer: read back by independent tools', () => {
   it('Python zipfile lists and reads every entry with matching CRC, sizes and extras', async () => {

@@ -15,6 +15,8 @@ export function createProgram(io: CliIo): { program: Command; ctx: CliContext } 
         'Fleet: sign firmware bundles and roll them out over MQTT.',
     )
     .version(packageVersion(), '-V, --version')
+    // Root options only before the command, so `fw demo-bundle --version 1.2.0` means the firmware's version.
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),

@@ -2,7 +2,7 @@
 // atomic writes (temp file, fsync, rename, fsync dir) so a failure leaves the old
 // file in place — "nothing lost on failure".
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { EspfleetError } from '../../firmware-js/errors.ts';
 
 export class FileError extends EspfleetError {}
@@ -59,20 +59,34 @@ function syncDirectory(dir: string): void {
   }
 }
 
-/** Every file below `root`, keyed by its path relative to `root` with '/' separators, sorted. */
-export function readDirectoryTree(root: string): Record<string, Uint8Array> {
-  const files: Record<string, Uint8Array> = {};
-  const walk = (dir: string): void => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else files[relative(root, path).split('\\').join('/')] = new Uint8Array(readFileSync(path));
+/** A directory's contents: '/'-separated paths relative to the root, sorted. */
+export interface DirectoryTree {
+  files: Array<{ path: string; data: Uint8Array }>;
+  dirs: string[];
+}
+
+export function readDirectoryTree(root: string): DirectoryTree {
+  const tree: DirectoryTree = { files: [], dirs: [] };
+  const walk = (abs: string, rel: string): void => {
+    for (const name of readdirSync(abs).sort()) {
+      const path = join(abs, name);
+      const relPath = rel ? `${rel}/${name}` : name;
+      if (statSync(path).isDirectory()) {
+        tree.dirs.push(relPath);
+        walk(path, relPath);
+      } else {
+        tree.files.push({ path: relPath, data: new Uint8Array(readFileSync(path)) });
+      }
     }
   };
   try {
-    walk(root);
+    if (!statSync(root).isDirectory()) throw new Error('not a directory');
+    walk(root, '');
   } catch (e) {
-    throw new FileError('io.read_failed', `cannot read directory ${root}: ${(e as Error).message}`, { cause: e });
+    throw new FileError('io.read_failed', `cannot read directory ${root}: ${(e as Error).message}`, {
+      cause: e,
+      hint: 'give the folder whose contents go into the image, e.g. agent/fs',
+    });
   }
-  return files;
+  return tree;
 }

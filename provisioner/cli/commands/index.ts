@@ -2,9 +2,10 @@
 // Each group file registers its subcommands; each subcommand lives in its own file.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
+import { registerFs } from './fs/index.ts';
 import { registerFw } from './fw/index.ts';
 import { registerPorts } from './ports/index.ts';
 
 export type RegisterGroup = (program: Command, ctx: CliContext) => void;
 
-export const commandGroups: readonly RegisterGroup[] = [registerFw, registerPorts];
+export const commandGroups: readonly RegisterGroup[] = [registerFw, registerFs, registerPorts];

@@ -1,0 +1,56 @@
+// `espfleet fw demo-bundle`: a valid Mongoose OS ESP32 bundle from generated parts,
+// for demos, tests and benchmarks (real Mongoose OS builds cannot be made here).
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { makeDemoFirmware } from '../../../../firmware-js/testgen/demo-firmware.ts';
+import { readDirectoryTree, writeFileAtomic } from '../../../io/files.ts';
+import { intArg } from '../../args.ts';
+import type { CliContext } from '../../context.ts';
+
+interface Options {
+  out: string;
+  version: string;
+  appSize?: number;
+  fsDir?: string;
+  json?: boolean;
+}
+
+const APP_SLOT_SIZE = 0x180000;
+
+export function register(fw: Command, ctx: CliContext): void {
+  fw.command('demo-bundle')
+    .description('generate a valid, unsigned Mongoose OS ESP32 fw.zip for demos and tests')
+    .requiredOption('--out <fw.zip>', 'bundle file to write')
+    .option('--version <v>', 'firmware version (manifest and the app image descriptor)', '1.0.0')
+    .option('--app-size <bytes>', 'approximate app image size, up to the 1.5 MiB app slot', intArg(4096, APP_SLOT_SIZE))
+    .option('--fs-dir <dir>', "files for the root filesystem (default: the agent's agent/fs/ if present)")
+    .option('--json', 'print the manifest as JSON')
+    .addHelpText(
+      'after',
+      `
+The bundle has the ESP32 parts a Mongoose OS build ships — boot, pt, otadata,
+nvs (fill), app and a LittleFS fs image — at the default layout's addresses.
+esptool image-info accepts its images. Sign it with \`espfleet fw sign\`.
+
+Example:
+  espfleet fw demo-bundle --out demo.zip --version 1.2.0 --app-size 1500000`,
+    )
+    .action((opts: Options) => {
+      const fsDir = opts.fsDir ?? defaultAgentFsDir(ctx.cwd);
+      const demo = makeDemoFirmware({
+        version: opts.version,
+        ...(opts.appSize === undefined ? {} : { appSize: opts.appSize }),
+        ...(fsDir === undefined ? {} : { fsFiles: Object.fromEntries(readDirectoryTree(fsDir).files.map((f) => [f.path, f.data])) }),
+      });
+      writeFileAtomic(opts.out, demo.bundle);
+      if (opts.json) return ctx.json(demo.manifest);
+      ctx.out(`wrote ${opts.out}: ${demo.manifest.name} ${demo.manifest.version}, ${demo.bundle.length} bytes`);
+      ctx.out(`fs: ${fsDir === undefined ? 'placeholder files' : fsDir}`);
+    });
+}
+
+function defaultAgentFsDir(cwd: string): string | undefined {
+  const dir = join(cwd, 'agent', 'fs');
+  return existsSync(dir) && statSync(dir).isDirectory() ? dir : undefined;
+}

@@ -47,6 +47,8 @@ export function run(program: string, args: readonly string[], opts: RunOptions =
         stderr: Buffer.concat(err).toString('utf8'),
       });
     });
+    // Tools that never read stdin may exit before we finish writing it; that is not a failure.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

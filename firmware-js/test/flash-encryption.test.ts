@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromHex, hex } from '../bytes.ts';
-import { FirmwareError } from '../errors.ts';
 import {
   blk1WordsToKeyFile,
   decryptFlash,
@@ -14,6 +13,7 @@ import {
   tweakKey,
 } from '../flash-encryption/index.ts';
 import { expectOk, python } from '../../scripts/lib/oracles.ts';
+import { codeOf } from './error-codes.ts';
 import { SeededRandom } from './seeded-random.ts';
 
 const SPEC_KEY = fromHex('e63e5c272ae7e59bc31838258ede071e712bdd3812c0c24c6d2abb4587a299df');
@@ -69,15 +69,6 @@ describe('flash encryption: spec vectors (esp32-rom-efuse-crypto.md §4.1)', () 
   });
 
   it('rejects bad keys, addresses, lengths and configs with typed errors', () => {
-    const codeOf = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        if (e instanceof FirmwareError) return e.code;
-        throw e;
-      }
-      return 'no error';
-    };
     expect(codeOf(() => encryptFlash(new Uint8Array(32), 0, new Uint8Array(16)))).toBe('firmware.flash_encryption.bad_key_length');
     expect(codeOf(() => encryptFlash(new Uint8Array(32), 8, SPEC_KEY))).toBe('firmware.flash_encryption.bad_address');
     expect(codeOf(() => encryptFlash(new Uint8Array(31), 0, SPEC_KEY))).toBe('firmware.flash_encryption.bad_length');

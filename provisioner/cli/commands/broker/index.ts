@@ -1,0 +1,9 @@
+// `espfleet broker …`: the MQTT broker's security profile, made from the fleet CA.
+import type { Command } from 'commander';
+import type { CliContext } from '../../context.ts';
+import { register as registerConfig } from './config.ts';
+
+export function registerBroker(program: Command, ctx: CliContext): void {
+  const broker = program.command('broker').description('generate the hardened mosquitto configuration for the fleet');
+  registerConfig(broker, ctx);
+}

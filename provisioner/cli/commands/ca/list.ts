@@ -1,0 +1,37 @@
+// `espfleet ca list`: what the CA issued, its status and expiry (no passphrase needed).
+import type { Command } from 'commander';
+import { listIssued, openCaRecords } from '../../../../certs/index.ts';
+import { intArg } from '../../args.ts';
+import type { CliContext } from '../../context.ts';
+
+interface Options {
+  dir: string;
+  expiringWithin?: number;
+  json?: boolean;
+}
+
+export function register(ca: Command, ctx: CliContext): void {
+  ca.command('list')
+    .description('list issued certificates, or those expiring soon')
+    .requiredOption('--dir <ca-dir>', 'CA directory')
+    .option('--expiring-within <days>', 'only valid certificates that expire within this many days', intArg(0, 36500))
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Reads only the issuance index, so no passphrase is needed. Expired certificates are
+marked; --expiring-within is the renewal watch list (field-survey finding 7).
+
+Example:
+  espfleet ca list --dir ./fleet-ca --expiring-within 30 --json`,
+    )
+    .action((opts: Options) => {
+      const records = listIssued(openCaRecords(opts.dir), opts.expiringWithin === undefined ? {} : { expiringWithinDays: opts.expiringWithin });
+      if (opts.json) return ctx.json(records);
+      if (records.length === 0) return ctx.out('no certificates');
+      for (const r of records) {
+        const state = r.status === 'revoked' ? `revoked (${r.reason ?? 'unspecified'})` : r.expired ? 'expired' : 'valid';
+        ctx.out(`${r.serialHex}  ${r.role.padEnd(8)} ${r.cn.padEnd(24)} until ${r.notAfter}  ${state}`);
+      }
+    });
+}

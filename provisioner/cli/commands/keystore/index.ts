@@ -1,0 +1,11 @@
+// `espfleet keystore …`: the encrypted escrow of per-device secrets (flash-encryption keys).
+import type { Command } from 'commander';
+import type { CliContext } from '../../context.ts';
+import { register as registerInit } from './init.ts';
+import { register as registerList } from './list.ts';
+import { register as registerRotate } from './rotate.ts';
+
+export function registerKeystore(program: Command, ctx: CliContext): void {
+  const keystore = program.command('keystore').description('manage the encrypted escrow of per-device flash-encryption keys');
+  for (const register of [registerInit, registerList, registerRotate]) register(keystore, ctx);
+}

@@ -1,0 +1,27 @@
+// `espfleet keystore list`: which devices have escrowed secrets (never the secrets).
+import type { Command } from 'commander';
+import { openKeystore } from '../../../../certs/index.ts';
+import type { CliContext } from '../../context.ts';
+import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
+
+export function register(keystore: Command, ctx: CliContext): void {
+  keystoreOptions(keystore.command('list'))
+    .description('list escrowed records (device id, MAC, kind, date); secrets are never shown')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Unlocking is required: it proves the file is intact (the whole file is
+authenticated) before anything is listed.
+
+Example:
+  espfleet keystore list --keystore factory-keys.json --key-file /secure/keystore.key --json`,
+    )
+    .action(async (opts: KeystoreCliOptions) => {
+      const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));
+      const entries = ks.list();
+      if (opts.json) return ctx.json(entries);
+      if (entries.length === 0) return ctx.out('no records');
+      for (const e of entries) ctx.out(`${e.mac}  ${e.deviceId.padEnd(24)} ${e.kind}  ${e.createdAt}`);
+    });
+}

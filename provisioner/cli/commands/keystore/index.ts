@@ -4,8 +4,9 @@ import type { CliContext } from '../../context.ts';
 import { register as registerInit } from './init.ts';
 import { register as registerList } from './list.ts';
 import { register as registerRotate } from './rotate.ts';
+import { register as registerExport } from './export.ts';
 
 export function registerKeystore(program: Command, ctx: CliContext): void {
   const keystore = program.command('keystore').description('manage the encrypted escrow of per-device flash-encryption keys');
-  for (const register of [registerInit, registerList, registerRotate]) register(keystore, ctx);
+  for (const register of [registerInit, registerList, registerRotate, registerExport]) register(keystore, ctx);
 }

@@ -1,0 +1,140 @@
+// `espfleet flash`: writes a fw.zip bundle (or raw address/file pairs) to a board,
+// rewriting only the 4 KiB sectors that differ, and verifies every region by MD5.
+import type { Command } from 'commander';
+import { EspfleetError } from '../../../../firmware-js/errors.ts';
+import { flashWithEscrowedKey } from '../../../encryption/index.ts';
+import { withBoard, type ChipFacts, type RegionResult } from '../../../session/index.ts';
+import type { CliContext } from '../../context.ts';
+import { addEscrowKeystoreOptions, openEscrowKeystore, type EscrowKeystoreOptions } from '../encrypt-flash/escrow-keystore.ts';
+import { addBoardOptions, sessionOptions, type BoardCliOptions } from './board-options.ts';
+import { readFlashInput, type FlashInput } from './flash-inputs.ts';
+import { flashProgress } from './progress.ts';
+
+/** Refusals about what may be written to this board (not a session or file problem). */
+export class FlashCliError extends EspfleetError {}
+
+interface Options extends BoardCliOptions, EscrowKeystoreOptions {
+  json?: boolean;
+  encryptWithEscrow?: boolean;
+}
+
+export interface FlashSummary {
+  port: string;
+  input: string;
+  chip: { mac: string; flashEncryption: boolean };
+  regions: RegionResult[];
+  sectorsWritten: number;
+  sectorsSkipped: number;
+}
+
+export function registerFlash(program: Command, ctx: CliContext): void {
+  const cmd = addBoardOptions(program.command('flash'))
+    .argument('<inputs...>', 'a fw.zip bundle, or address/file pairs')
+    .description('write a firmware bundle or raw images to a board, skipping sectors that already match')
+    .option('--encrypt-with-escrow', "for a board with flash encryption on: encrypt the parts flagged 'encrypt' with the board's key from --keystore");
+  addEscrowKeystoreOptions(cmd, false)
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Compares each 4 KiB sector with the board by MD5 first and writes only the runs of
+sectors that differ (compressed), then verifies every region by MD5 and resets the
+board into its app. Flashing the same firmware twice writes nothing.
+
+A board with flash encryption on (FLASH_CRYPT_CNT odd) only boots encrypted
+images; espfleet refuses to write plaintext to it. With --encrypt-with-escrow the
+parts flagged 'encrypt' (raw files: all) are encrypted on the host at their
+addresses with the key escrowed for the board's MAC, and written raw.
+
+Examples:
+  espfleet flash --port /dev/ttyUSB0 fw.zip
+  espfleet flash --port rfc2217://127.0.0.1:4000 --baud 921600 0x1000 bootloader.bin 0x10000 app.bin
+  espfleet flash --port /dev/ttyUSB0 fw.zip --encrypt-with-escrow --keystore keys.json`,
+    )
+    .action(async (inputs: string[], opts: Options) => {
+      if (opts.encryptWithEscrow) return flashEncrypted(ctx, inputs, opts);
+      const summary = await withBoard(opts.port, sessionOptions(ctx, opts), async (session) => {
+        try {
+          const facts = await session.chipFacts();
+          const input = readFlashInput(inputs, facts.flash.sizeBytes);
+          refusePlaintextOnEncryptedBoard(facts, input, opts.port);
+          if (!opts.json) ctx.note(`flashing ${input.title} to ${facts.package} ${facts.mac} on ${opts.port}`);
+          const progress = flashProgress(ctx, input.regions.map((r) => r.name ?? ''));
+          let regions: RegionResult[];
+          try {
+            regions = await session.writeRegions(input.regions, { onProgress: progress.onProgress });
+          } finally {
+            progress.done();
+          }
+          await session.hardReset();
+          return summarize(opts.port, input, facts, regions);
+        } catch (e) {
+          // A refusal leaves the board as it was: running its app, not sitting in the loader.
+          await session.hardReset().catch(() => {});
+          throw e;
+        }
+      });
+      if (opts.json) return ctx.json(summary);
+      ctx.out(summaryLine(summary));
+    });
+}
+
+function refusePlaintextOnEncryptedBoard(facts: ChipFacts, input: FlashInput, port: string): void {
+  if (!facts.efuse.encryptionEnabled) return;
+  // Raw files carry no "encrypt" flag, so they are treated like encrypted parts: unknown is unsafe.
+  const parts = input.regions.filter((r) => r.encrypt !== false).map((r) => r.name ?? `0x${r.address.toString(16)}`);
+  if (parts.length === 0) return;
+  throw new FlashCliError(
+    'cli.flash.encrypted_board',
+    `the board on ${port} has flash encryption on (FLASH_CRYPT_CNT 0b${facts.efuse.flashCryptCnt.toString(2).padStart(7, '0')}); writing ${parts.join(', ')} as plaintext would leave it unbootable`,
+    { hint: 'flash it with --encrypt-with-escrow --keystore <path> (the keystore holding its key); nothing was written' },
+  );
+}
+
+/** `--encrypt-with-escrow`: the keystore is opened first, so a wrong passphrase touches no board. */
+async function flashEncrypted(ctx: CliContext, inputs: string[], opts: Options): Promise<void> {
+  if (!opts.keystore) {
+    throw new FlashCliError('cli.flash.needs_keystore', '--encrypt-with-escrow needs --keystore <path>: the board\'s flash-encryption key is looked up there by MAC', {
+      hint: 'espfleet flash --port PORT fw.zip --encrypt-with-escrow --keystore keys.json',
+    });
+  }
+  const keystore = await openEscrowKeystore(ctx, opts.keystore, opts);
+  const summary = await withBoard(opts.port, sessionOptions(ctx, opts), async (session) => {
+    try {
+      const facts = await session.chipFacts();
+      const input = readFlashInput(inputs, facts.flash.sizeBytes);
+      if (!opts.json) ctx.note(`flashing ${input.title} encrypted with the escrowed key to ${facts.package} ${facts.mac} on ${opts.port}`);
+      const progress = flashProgress(ctx, input.regions.map((r) => r.name ?? ''));
+      let regions: RegionResult[];
+      try {
+        regions = (await flashWithEscrowedKey(session, keystore, input.regions, { onProgress: progress.onProgress })).regions;
+      } finally {
+        progress.done();
+      }
+      await session.hardReset();
+      return summarize(opts.port, input, facts, regions);
+    } catch (e) {
+      await session.hardReset().catch(() => {});
+      throw e;
+    }
+  });
+  if (opts.json) return ctx.json(summary);
+  ctx.out(summaryLine(summary));
+}
+
+function summarize(port: string, input: FlashInput, facts: ChipFacts, regions: RegionResult[]): FlashSummary {
+  return {
+    port,
+    input: input.title,
+    chip: { mac: facts.mac, flashEncryption: facts.efuse.encryptionEnabled },
+    regions,
+    sectorsWritten: regions.reduce((n, r) => n + r.sectorsWritten, 0),
+    sectorsSkipped: regions.reduce((n, r) => n + r.sectorsSkipped, 0),
+  };
+}
+
+export function summaryLine(s: FlashSummary): string {
+  const verified = `${s.regions.length} region(s) verified by MD5`;
+  if (s.sectorsWritten === 0) return `no sector changed: ${s.sectorsSkipped} sector(s) already matched, ${verified}`;
+  return `wrote ${s.sectorsWritten} sector(s), skipped ${s.sectorsSkipped} unchanged, ${verified}`;
+}

@@ -30,7 +30,7 @@ const P256_PKCS8_PUBLIC = Buffer.from('a144034200', 'hex');
 /**
  * A new P-256 key as SPKI DER and PKCS#8 PEM. Exporting through JWK and adding the
  * fixed DER framing takes ~10 µs where OpenSSL's SPKI + PKCS#8 encoders take ~400 µs:
- * the largest cost of issuing a device certificate (scripts/bench/certs.ts).
+ * the largest cost of issuing a device certificate (scripts/benchmarks/certs.ts).
  */
 export function generateLeafKeyMaterial(): { spki: Uint8Array; privateKeyPem: string } {
   const { privateKey } = generateLeafKey();

@@ -1,21 +1,23 @@
-// The demo on virtual boards: a fleet CA, a signed Mongoose OS bundle, and N virtual
-// ESP32s flashed in parallel over their ROM loaders, each with its own key,
-// certificate and conf9.json, then booted — and one board checked independently
-// with Espressif's esptool and the reference littlefs.
-// Until the factory station lands this drives the library directly and leaves
-// flash encryption off; the station replaces the per-board steps here.
+// The demo on virtual boards: a fleet CA, a keystore, a signed Mongoose OS bundle, and
+// N virtual ESP32s provisioned in parallel over their ROM loaders — each gets its own
+// key, certificate and conf9.json, a fresh flash-encryption key escrowed before any
+// eFuse is burned, pre-encrypted firmware, and a boot check. One board is then checked
+// independently with Espressif's espsecure, esptool and espefuse and the reference
+// littlefs. Until the factory station lands this drives the library directly; the
+// station (resumable, with a registry and audit log) replaces the per-board steps.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { initCa, issueDeviceCert, type Ca } from '../certs/index.ts';
+import { createKeystore, initCa, issueDeviceCert, type Ca } from '../certs/index.ts';
 import { generateSigningKey, readBundle, signBundle, verifyBundle, mgosPublicKeyConfig } from '../firmware-js/bundle/index.ts';
 import { planFlash } from '../firmware-js/flash-plan.ts';
 import { makeDemoFirmware } from '../firmware-js/testgen/demo-firmware.ts';
 import { Rfc2217Server, VirtualEsp32, registerSimBoard, saveState } from '../hil-tests/virtual-esp32/index.ts';
+import { enableFlashEncryption, exportFlashKey } from '../provisioner/encryption/index.ts';
 import { withBoard } from '../provisioner/session/index.ts';
-import { esptool, python } from './lib/oracles.ts';
+import { espefuse, espsecure, esptool, python } from './lib/oracles.ts';
 
 const { values } = parseArgs({
   options: { workdir: { type: 'string' }, boards: { type: 'string', default: '4' }, help: { type: 'boolean' } },
@@ -40,6 +42,9 @@ say(`work directory ${workdir}`);
 // The CA passphrase lives only in this process: the demo CA is throwaway.
 const ca: Ca = await initCa({ dir: join(workdir, 'ca'), passphrase: randomBytes(24).toString('base64') });
 say('fleet CA created (root + issuing intermediate, EC P-256, keys encrypted at rest)');
+const keystorePath = join(workdir, 'keystore.json');
+const keystore = await createKeystore(keystorePath, { passphrase: randomBytes(24).toString('base64') });
+say('keystore created (flash-encryption keys escrowed under AES-256-GCM)');
 
 const signer = generateSigningKey();
 const demo = makeDemoFirmware({ version: '1.0.0' });
@@ -97,10 +102,20 @@ async function provision(chip: VirtualEsp32): Promise<Result> {
     });
     const fsPlan = plan.find((r) => r.part === 'fs');
     if (fsPlan) planFor.set(deviceId, fsPlan);
-    const written = await session.writeRegions(plan.map((r) => ({ address: r.address, bytes: r.bytes, name: r.part })));
+    // Escrow a fresh key (flushed to disk), burn it read/write-protected, write the
+    // firmware encrypted on the host, then turn the counter on — development mode.
+    const enabled = await enableFlashEncryption(session, {
+      mode: 'development',
+      keystore,
+      deviceId,
+      regions: plan.map((r) => ({ address: r.address, bytes: r.bytes, encrypt: r.encrypt, name: r.part })),
+      confirm: true,
+      randomKey: (n) => new Uint8Array(randomBytes(n)),
+    });
+    const written = enabled.regions;
     await session.hardReset();
     const boot = await bootVerdict(chip);
-    say(`${name}: flashed ${plan.length} regions, certificate ${cert.serialHex.slice(0, 8)}…, boot: ${boot.trim()}`);
+    say(`${name}: key escrowed, eFuses burned (FLASH_CRYPT_CNT ${enabled.final.flashCryptCnt}), ${plan.length} regions written encrypted, certificate ${cert.serialHex.slice(0, 8)}…, boot: ${boot.trim()}`);
     return {
       board: name,
       mac: facts.mac,
@@ -128,28 +143,47 @@ for (const r of results) {
   console.log(`${r.board.padEnd(8)} ${r.mac.padEnd(18)} ${r.deviceId.padEnd(14)} ${`${r.written}/${r.skipped}`.padStart(23)}  ${r.serial}`);
 }
 
-// An independent check of board 1: Espressif's esptool (over RFC 2217) confirms the board
-// holds exactly the fs image we planned for it, and the reference littlefs reads that image.
+// An independent check of board 1 with Espressif's tools over RFC 2217: espsecure
+// encrypts our planned fs image with the escrowed key (exported as a technician would),
+// esptool confirms the board holds exactly that ciphertext, espefuse shows the key
+// protected and the counter odd, and the reference littlefs reads the plaintext.
 const first = boards[0] as VirtualEsp32;
 const firstResult = results[0] as Result;
 const fsRegion = planFor.get(firstResult.deviceId);
 if (!fsRegion) throw new Error('no fs region planned for board1');
-const fsImage = join(workdir, 'board1-fs.img');
-writeFileSync(fsImage, fsRegion.bytes);
+const checkDir = mkdtempSync(join(tmpdir(), 'espfleet-demo-check-'));
+const plainImage = join(checkDir, 'fs.img');
+const keyFile = join(checkDir, 'board1.key');
+writeFileSync(plainImage, fsRegion.bytes);
+exportFlashKey(keystore, firstResult.mac, keyFile);
+const encryptedImage = join(checkDir, 'fs.enc');
+const sealed = await espsecure(['encrypt-flash-data', '--keyfile', keyFile, '--address', `0x${fsRegion.address.toString(16)}`, '--output', encryptedImage, plainImage]);
 const server = new Rfc2217Server(first);
 await server.listen();
-const verify = await esptool(['--port', server.url, '--chip', 'esp32', 'verify-flash', `0x${fsRegion.address.toString(16)}`, fsImage]);
+const verify = await esptool(['--port', server.url, '--chip', 'esp32', 'verify-flash', `0x${fsRegion.address.toString(16)}`, encryptedImage]);
+const efuses = await espefuse(['--port', server.url, '--chip', 'esp32', 'summary']);
 await server.close();
 const listing = await python(
   `import littlefs, sys\ndata = bytearray(open(sys.argv[1], 'rb').read())\nfs = littlefs.LittleFS(block_size=4096, block_count=len(data)//4096, mount=False)\nfs.context.buffer = data\nfs.mount()\nprint(' '.join(sorted(fs.listdir('/'))))\nprint(fs.open('conf9.json','r').read())`,
-  [fsImage],
+  [plainImage],
 );
+/** A field's summary line from espefuse, with its value line when espefuse wraps it. */
+function efuseLine(field: string): string {
+  const lines = efuses.stdout.split('\n');
+  const at = lines.findIndex((l) => l.trimStart().startsWith(field));
+  if (at < 0) return `${field}: not shown`;
+  const text = /=/.test(lines[at] ?? '') ? (lines[at] ?? '') : `${lines[at] ?? ''} ${lines[at + 1] ?? ''}`;
+  return text.replace(/\s+/g, ' ').trim();
+}
 console.log(`\nindependent check of board1 (${firstResult.deviceId}):`);
-console.log(`  esptool verify-flash of the fs partition: ${verify.code === 0 && /verify OK|digest matched/i.test(verify.stdout) ? 'OK' : `FAILED (exit ${verify.code})`}`);
+console.log(`  espsecure encrypt-flash-data + esptool verify-flash of fs_0: ${sealed.code === 0 && verify.code === 0 && /verify OK|digest matched/i.test(verify.stdout) ? 'board holds exactly the expected ciphertext' : `FAILED (espsecure ${sealed.code}, esptool ${verify.code})`}`);
+console.log(`  espefuse: ${efuseLine('FLASH_CRYPT_CNT')}`);
+console.log(`  espefuse: ${efuseLine('BLOCK1')}`);
 console.log(`  littlefs-python lists: ${listing.stdout.split('\n')[0]}`);
 console.log(`  conf9.json device.id: ${(JSON.parse(listing.stdout.split('\n')[1] ?? '{}') as { device?: { id?: string } }).device?.id}`);
-// The fs image holds the device key in clear; it was only needed for the check.
-rmSync(fsImage);
+// The plaintext image holds the device key and the key file the board's flash key; both
+// existed only for this check.
+rmSync(checkDir, { recursive: true, force: true });
 
 for (const chip of boards) saveState(chip, join(workdir, 'boards', `${chip.options.name}.state`));
 say(`board states saved under ${join(workdir, 'boards')}; restart one with: espfleet sim --state ${join(workdir, 'boards', 'board1.state')}`);

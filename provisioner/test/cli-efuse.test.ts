@@ -1,21 +1,13 @@
 // `espfleet efuse summary|burn` on the virtual ESP32: every field with its protection, a dry
 // run that prints exactly what would be burned and burns nothing, a confirmed burn that
 // espefuse (over RFC 2217) reads back, and refusals that leave the chip as it was.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { espefuse, expectOk } from '../../scripts/lib/oracles.ts';
 import { EFUSE_FIELDS } from '../session/index.ts';
 import { espfleet } from './cli-harness.ts';
-import { testBoard, type TestBoard } from './session-fixtures.ts';
+import { boardsPerTest, type TestBoard } from './session-fixtures.ts';
 
-const boards: TestBoard[] = [];
-afterEach(async () => {
-  for (const b of boards.splice(0)) await b.dispose();
-});
-function board(opts: Parameters<typeof testBoard>[0] = {}): TestBoard {
-  const b = testBoard(opts);
-  boards.push(b);
-  return b;
-}
+const board = boardsPerTest();
 const fuses = (b: TestBoard) => JSON.stringify(b.chip.efuse.fuses.map((w) => Array.from(w)));
 
 describe('espfleet efuse summary', () => {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readBundle } from '../../firmware-js/bundle/index.ts';
 import { encryptFlash } from '../../firmware-js/flash-encryption/index.ts';
 import { planFlash, type FlashRegion } from '../../firmware-js/flash-plan.ts';
@@ -16,19 +16,11 @@ import { espefuse, espsecure, esptool, expectOk } from '../../scripts/lib/oracle
 import { openKeystore } from '../../certs/index.ts';
 import { keyToBlockWords } from '../encryption/index.ts';
 import { espfleet } from './cli-harness.ts';
-import { testBoard, type TestBoard } from './session-fixtures.ts';
+import { boardsPerTest, type TestBoard } from './session-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-cli-encrypt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const boards: TestBoard[] = [];
-afterEach(async () => {
-  for (const b of boards.splice(0)) await b.dispose();
-});
-function board(opts: Parameters<typeof testBoard>[0] = {}): TestBoard {
-  const b = testBoard(opts);
-  boards.push(b);
-  return b;
-}
+const board = boardsPerTest();
 
 const demo = makeDemoFirmware({ version: '5.6.7', appSize: 0x18000 });
 const bundlePath = join(dir, 'demo.zip');

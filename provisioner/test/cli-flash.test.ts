@@ -4,26 +4,18 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readBundle } from '../../firmware-js/bundle/index.ts';
 import { planFlash, type FlashRegion } from '../../firmware-js/flash-plan.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { esptool, expectOk } from '../../scripts/lib/oracles.ts';
 import { runCli } from '../cli/program.ts';
 import { espfleet } from './cli-harness.ts';
-import { differingSectors, flashBytes, testBoard, type TestBoard } from './session-fixtures.ts';
+import { boardsPerTest, differingSectors, flashBytes, type TestBoard } from './session-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-cli-flash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const boards: TestBoard[] = [];
-afterEach(async () => {
-  for (const b of boards.splice(0)) await b.dispose();
-});
-function board(opts: Parameters<typeof testBoard>[0] = {}): TestBoard {
-  const b = testBoard(opts);
-  boards.push(b);
-  return b;
-}
+const board = boardsPerTest();
 
 const text = (s: string) => new TextEncoder().encode(s);
 function demoBundle(file: string, fsFiles: Record<string, Uint8Array>): { path: string; plan: FlashRegion[] } {

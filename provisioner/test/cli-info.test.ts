@@ -1,19 +1,11 @@
 // `espfleet info` against virtual boards, checked against Espressif's own tools
 // (esptool flash-id, espefuse summary) reading the same board over RFC 2217.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { espefuse, esptool, expectOk } from '../../scripts/lib/oracles.ts';
 import { espfleet } from './cli-harness.ts';
-import { testBoard, type TestBoard } from './session-fixtures.ts';
+import { boardsPerTest, type TestBoard } from './session-fixtures.ts';
 
-const boards: TestBoard[] = [];
-afterEach(async () => {
-  for (const b of boards.splice(0)) await b.dispose();
-});
-function board(opts: Parameters<typeof testBoard>[0] = {}): TestBoard {
-  const b = testBoard(opts);
-  boards.push(b);
-  return b;
-}
+const board = boardsPerTest();
 
 /** A BLK0 field's value from `espefuse summary` (the text after "= ", up to the R/W column). */
 function efuseValue(summary: string, name: string): string {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createKeystore, type Keystore } from '../../certs/index.ts';
 import { readBundle } from '../../firmware-js/bundle/index.ts';
 import { encryptFlash } from '../../firmware-js/flash-encryption/index.ts';
@@ -13,19 +13,11 @@ import { planFlash } from '../../firmware-js/flash-plan.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { enableFlashEncryption, flashWithEscrowedKey, keyToBlockWords, type PlannedRegion } from '../encryption/index.ts';
 import { connectBoard, type BoardSession } from '../session/index.ts';
-import { testBoard, type TestBoard } from './session-fixtures.ts';
+import { boardsPerTest, type TestBoard } from './session-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-encrypt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const boards: TestBoard[] = [];
-afterEach(async () => {
-  for (const b of boards.splice(0)) await b.dispose();
-});
-function board(opts: Parameters<typeof testBoard>[0] = {}): TestBoard {
-  const b = testBoard(opts);
-  boards.push(b);
-  return b;
-}
+const board = boardsPerTest();
 
 let ksCounter = 0;
 async function keystore(): Promise<Keystore> {

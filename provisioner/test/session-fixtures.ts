@@ -1,5 +1,6 @@
 // Virtual boards for the board-session and CLI tests: in-process (`sim://` through the
 // transport registry) and over RFC 2217, with the chip's state open to inspection.
+import { afterEach } from 'vitest';
 import { Rfc2217Server, SimTransport, VirtualEsp32, registerSimBoard, type VirtualEsp32Options } from '../../hil-tests/virtual-esp32/index.ts';
 
 let counter = 0;
@@ -39,6 +40,19 @@ export function testBoard(opts: VirtualEsp32Options = {}): TestBoard {
     },
   };
   return board;
+}
+
+/** A board maker for one test file: every board it makes is disposed after each test. */
+export function boardsPerTest(): (opts?: VirtualEsp32Options) => TestBoard {
+  const boards: TestBoard[] = [];
+  afterEach(async () => {
+    for (const b of boards.splice(0)) await b.dispose();
+  });
+  return (opts = {}) => {
+    const b = testBoard(opts);
+    boards.push(b);
+    return b;
+  };
 }
 
 /** Flash bytes of the virtual board (a copy). */

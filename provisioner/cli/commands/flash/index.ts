@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { EspfleetError } from '../../../../firmware-js/errors.ts';
 import { flashWithEscrowedKey } from '../../../encryption/index.ts';
-import { withBoard, type ChipFacts, type RegionResult } from '../../../session/index.ts';
+import { withBoard, type BoardSession, type ChipFacts, type RegionResult, type WriteProgress } from '../../../session/index.ts';
 import type { CliContext } from '../../context.ts';
 import { addEscrowKeystoreOptions, openEscrowKeystore, type EscrowKeystoreOptions } from '../encrypt-flash/escrow-keystore.ts';
 import { addBoardOptions, sessionOptions, type BoardCliOptions } from './board-options.ts';
@@ -53,30 +53,47 @@ Examples:
     )
     .action(async (inputs: string[], opts: Options) => {
       if (opts.encryptWithEscrow) return flashEncrypted(ctx, inputs, opts);
-      const summary = await withBoard(opts.port, sessionOptions(ctx, opts), async (session) => {
-        try {
-          const facts = await session.chipFacts();
-          const input = readFlashInput(inputs, facts.flash.sizeBytes);
-          refusePlaintextOnEncryptedBoard(facts, input, opts.port);
-          if (!opts.json) ctx.note(`flashing ${input.title} to ${facts.package} ${facts.mac} on ${opts.port}`);
-          const progress = flashProgress(ctx, input.regions.map((r) => r.name ?? ''));
-          let regions: RegionResult[];
-          try {
-            regions = await session.writeRegions(input.regions, { onProgress: progress.onProgress });
-          } finally {
-            progress.done();
-          }
-          await session.hardReset();
-          return summarize(opts.port, input, facts, regions);
-        } catch (e) {
-          // A refusal leaves the board as it was: running its app, not sitting in the loader.
-          await session.hardReset().catch(() => {});
-          throw e;
-        }
+      await flashBoard(ctx, inputs, opts, {
+        check: (facts, input) => refusePlaintextOnEncryptedBoard(facts, input, opts.port),
+        how: '',
+        write: (session, input, onProgress) => session.writeRegions(input.regions, { onProgress }),
       });
-      if (opts.json) return ctx.json(summary);
-      ctx.out(summaryLine(summary));
     });
+}
+
+interface FlashStrategy {
+  /** Refuses before anything is written, e.g. plaintext to an encrypted board. */
+  check?: (facts: ChipFacts, input: FlashInput) => void;
+  /** Words for the progress note: '' or ' encrypted with the escrowed key'. */
+  how: string;
+  write: (session: BoardSession, input: FlashInput, onProgress: (p: WriteProgress) => void) => Promise<RegionResult[]>;
+}
+
+/** One board, one input: identify, check, write with progress, reset into the app, summarise. */
+async function flashBoard(ctx: CliContext, inputs: string[], opts: Options, strategy: FlashStrategy): Promise<void> {
+  const summary = await withBoard(opts.port, sessionOptions(ctx, opts), async (session) => {
+    try {
+      const facts = await session.chipFacts();
+      const input = readFlashInput(inputs, facts.flash.sizeBytes);
+      strategy.check?.(facts, input);
+      if (!opts.json) ctx.note(`flashing ${input.title}${strategy.how} to ${facts.package} ${facts.mac} on ${opts.port}`);
+      const progress = flashProgress(ctx, input.regions.map((r) => r.name ?? ''));
+      let regions: RegionResult[];
+      try {
+        regions = await strategy.write(session, input, progress.onProgress);
+      } finally {
+        progress.done();
+      }
+      await session.hardReset();
+      return summarize(opts.port, input, facts, regions);
+    } catch (e) {
+      // A refusal leaves the board as it was: running its app, not sitting in the loader.
+      await session.hardReset().catch(() => {});
+      throw e;
+    }
+  });
+  if (opts.json) return ctx.json(summary);
+  ctx.out(summaryLine(summary));
 }
 
 function refusePlaintextOnEncryptedBoard(facts: ChipFacts, input: FlashInput, port: string): void {
@@ -99,27 +116,10 @@ async function flashEncrypted(ctx: CliContext, inputs: string[], opts: Options):
     });
   }
   const keystore = await openEscrowKeystore(ctx, opts.keystore, opts);
-  const summary = await withBoard(opts.port, sessionOptions(ctx, opts), async (session) => {
-    try {
-      const facts = await session.chipFacts();
-      const input = readFlashInput(inputs, facts.flash.sizeBytes);
-      if (!opts.json) ctx.note(`flashing ${input.title} encrypted with the escrowed key to ${facts.package} ${facts.mac} on ${opts.port}`);
-      const progress = flashProgress(ctx, input.regions.map((r) => r.name ?? ''));
-      let regions: RegionResult[];
-      try {
-        regions = (await flashWithEscrowedKey(session, keystore, input.regions, { onProgress: progress.onProgress })).regions;
-      } finally {
-        progress.done();
-      }
-      await session.hardReset();
-      return summarize(opts.port, input, facts, regions);
-    } catch (e) {
-      await session.hardReset().catch(() => {});
-      throw e;
-    }
+  await flashBoard(ctx, inputs, opts, {
+    how: ' encrypted with the escrowed key',
+    write: async (session, input, onProgress) => (await flashWithEscrowedKey(session, keystore, input.regions, { onProgress })).regions,
   });
-  if (opts.json) return ctx.json(summary);
-  ctx.out(summaryLine(summary));
 }
 
 function summarize(port: string, input: FlashInput, facts: ChipFacts, regions: RegionResult[]): FlashSummary {

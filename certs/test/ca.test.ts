@@ -7,18 +7,13 @@ import { expectOk, openssl } from '../../scripts/lib/oracles.ts';
 import {
   BACKDATE_MS, CA_FILES, initCa, issueClientCert, issueDeviceCert, issueServerCert, listIssued, openCa, type Ca,
 } from '../index.ts';
-import { fixedClock, seededRandom, tempDir, testPassphrase, writeTemp } from './helpers.ts';
+import { caPerFile, fixedClock, seededRandom, tempDir, testPassphrase, writeTemp } from './helpers.ts';
 
-const tmp = tempDir();
-const passphrase = testPassphrase();
+const fixture = caPerFile();
+const { caDir, passphrase } = fixture;
+const tmp = { path: fixture.tmp };
 let ca: Ca;
-let caDir: string;
-
-beforeAll(async () => {
-  caDir = join(tmp.path, 'ca');
-  ca = await initCa({ dir: caDir, passphrase });
-});
-afterAll(() => tmp.cleanup());
+beforeAll(() => void (ca = fixture.ca));
 
 async function verifyChain(certPem: string, purpose: string): Promise<string> {
   const certFile = writeTemp(tmp.path, `leaf-${Math.random()}.pem`, certPem);

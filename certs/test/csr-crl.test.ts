@@ -6,18 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, openssl } from '../../scripts/lib/oracles.ts';
 import { fromPem, toPem } from '../pem.ts';
 import { buildCrl, CRL_FILE, initCa, issueDeviceCert, openCa, revoke, signCsr, type Ca } from '../index.ts';
-import { fixedClock, tempDir, testPassphrase, writeTemp } from './helpers.ts';
+import { caPerFile, fixedClock, tempDir, testPassphrase, writeTemp } from './helpers.ts';
 
-const tmp = tempDir();
-const passphrase = testPassphrase();
+const fixture = caPerFile();
+const { caDir, passphrase } = fixture;
+const tmp = { path: fixture.tmp };
 let ca: Ca;
-let caDir: string;
-
-beforeAll(async () => {
-  caDir = join(tmp.path, 'ca');
-  ca = await initCa({ dir: caDir, passphrase });
-});
-afterAll(() => tmp.cleanup());
+beforeAll(() => void (ca = fixture.ca));
 
 async function makeCsr(keyArgs: string[], subject: string, name: string): Promise<string> {
   const key = join(tmp.path, `${name}.key`);

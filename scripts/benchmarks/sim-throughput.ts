@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { esptool, repoRoot } from '../lib/oracles.ts';
 import { ESPLoader, Transport } from 'esptool-js';
 import { RawTcpServer, Rfc2217Server, SimTransport, VirtualEsp32 } from '../../hil-tests/index.ts';
-import { webSerialPort } from '../../hil-tests/test/helpers/web-serial-port.ts';
+import { WebSerialAdapter } from '../../provisioner/session/index.ts';
 
 const BAUD = 921600;
 const SIZE = 1 << 20;
@@ -89,7 +89,8 @@ async function overRfc2217(): Promise<Figures> {
 async function inProcessEsptoolJs(): Promise<Figures> {
   const chip = new VirtualEsp32({ name: 'bench-js', throttle: true });
   chip.powerOn();
-  const transport = new Transport(webSerialPort(new SimTransport(chip)) as never, false);
+  // The product's Web-Serial-shaped port over a Transport, as the board session uses it.
+  const transport = new Transport(new WebSerialAdapter(new SimTransport(chip)) as never, false);
   const quiet = { clean: () => undefined, writeLine: () => undefined, write: () => undefined };
   const loader = new ESPLoader({ transport, baudrate: BAUD, terminal: quiet });
   await loader.main();

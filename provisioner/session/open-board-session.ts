@@ -25,13 +25,50 @@ export interface BoardSessionOptions {
   log?: (line: string) => void;
 }
 
-/** esptool-js's Transport traces to console.log unconditionally in places; keep it off stdout. */
+/**
+ * esptool-js's Transport, with two fixes: its traces go to our log instead of stdout,
+ * and a read waits for bytes to arrive instead of polling — its own loop sleeps 1 ms at
+ * a time while a reply is outstanding, a thousand wake-ups a second for a whole flash
+ * write, which cost more host CPU than everything else the session does.
+ */
 class QuietEsptoolTransport extends EsptoolTransport {
+  private pending: Uint8Array = new Uint8Array(0);
+  private wake: (() => void) | undefined;
+
   constructor(device: WebSerialAdapter, private readonly log: (line: string) => void) {
     super(device as unknown as ConstructorParameters<typeof EsptoolTransport>[0], false);
+    // The receive loop and read() share `buffer`; an accessor lets arrivals wake a waiting read.
+    this.pending = (this as unknown as { buffer: Uint8Array }).buffer;
+    Object.defineProperty(this, 'buffer', {
+      get: () => this.pending,
+      set: (value: Uint8Array) => {
+        this.pending = value;
+        if (value.length > 0) this.wake?.();
+      },
+    });
   }
+
   override trace(message: string): void {
     this.log(`trace: ${message}`);
+  }
+
+  override async read(timeout: number): Promise<Uint8Array> {
+    if (this.pending.length === 0) await this.arrival(timeout);
+    return super.read(timeout);
+  }
+
+  private arrival(timeout: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeout);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
   }
 }
 

@@ -50,6 +50,18 @@ export function md5Hex(bytes: Uint8Array): string {
   return createHash('md5').update(bytes).digest('hex');
 }
 
+const erasedMd5s = new Map<number, string>();
+
+/** MD5 of `length` bytes of erased flash (0xFF). */
+function erasedMd5(length: number): string {
+  let md5 = erasedMd5s.get(length);
+  if (md5 === undefined) {
+    md5 = md5Hex(new Uint8Array(length).fill(0xff));
+    erasedMd5s.set(length, md5);
+  }
+  return md5;
+}
+
 /** Contiguous runs of `true` as [first, count] pairs. */
 export function changedRuns(changed: readonly boolean[]): Array<{ first: number; count: number }> {
   const runs: Array<{ first: number; count: number }> = [];
@@ -114,13 +126,20 @@ async function writeOne(ops: FlashOps, index: number, region: WriteRegion, onPro
     let settled = 0;
     for (let b = 0; b < bytes.length; b += BLOCK) {
       const blockLen = Math.min(BLOCK, bytes.length - b);
-      const same = blockLen !== bytes.length && (await ops.md5(address + b, blockLen)) === md5Hex(bytes.subarray(b, b + blockLen));
+      const boardMd5 = blockLen === bytes.length ? undefined : await ops.md5(address + b, blockLen);
+      const same = boardMd5 === md5Hex(bytes.subarray(b, b + blockLen));
+      // A blank block (a fresh or erased board) needs no per-sector questions: every
+      // sector of ours that is not blank differs.
+      const blank = boardMd5 !== undefined && boardMd5 === erasedMd5(blockLen);
       if (same) skipped += Math.ceil(blockLen / SECTOR);
       else {
         for (let s = b; s < b + blockLen; s += SECTOR) {
           const len = Math.min(SECTOR, bytes.length - s);
+          const ours = bytes.subarray(s, s + len);
           // A one-sector block already compared unequal: no need to ask again.
-          const differs = blockLen <= SECTOR || (await ops.md5(address + s, len)) !== md5Hex(bytes.subarray(s, s + len));
+          const differs = blank
+            ? !ours.every((v) => v === 0xff)
+            : blockLen <= SECTOR || (await ops.md5(address + s, len)) !== md5Hex(ours);
           changed[s / SECTOR] = differs;
           if (!differs) skipped++;
         }

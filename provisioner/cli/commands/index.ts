@@ -3,8 +3,10 @@
 // Each group file registers its subcommands; each subcommand lives in its own file.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
+import { registerAudit } from './audit/index.ts';
 import { registerBroker } from './broker/index.ts';
 import { registerCa } from './ca/index.ts';
+import { registerDevices } from './devices/index.ts';
 import { registerEfuse } from './efuse/index.ts';
 import { registerEncryptFlash } from './encrypt-flash/index.ts';
 import { registerFlash } from './flash/index.ts';
@@ -27,6 +29,8 @@ export const commandGroups: readonly RegisterGroup[] = [
   registerFs,
   registerCa,
   registerKeystore,
+  registerDevices,
+  registerAudit,
   registerBroker,
   registerSim,
 ];

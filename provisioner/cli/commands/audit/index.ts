@@ -1,0 +1,9 @@
+// `espfleet audit …`: the append-only, hash-chained audit log (DESIGN.md invariant 6).
+import type { Command } from 'commander';
+import type { CliContext } from '../../context.ts';
+import { register as registerVerify } from './verify.ts';
+
+export function registerAudit(program: Command, ctx: CliContext): void {
+  const audit = program.command('audit').description('check the hash-chained audit log of provisioning, revocation and rollouts');
+  for (const register of [registerVerify]) register(audit, ctx);
+}

@@ -1,0 +1,269 @@
+// The embedded device registry: SQLite (sql.js, WebAssembly) held in memory and written
+// back to its file after every write with a durable atomic replace, so a crash leaves
+// either the old or the new registry, never half of one. Implements DeviceRegistry
+// (records.ts); schema changes go through registry-migrations.ts.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import initSqlJs, { type Database, type SqlJsStatic, type SqlValue } from 'sql.js';
+import { EspfleetError } from '../../firmware-js/errors.ts';
+import { writeFileAtomic } from '../io/files.ts';
+import { LATEST_SCHEMA_VERSION, migrations as knownMigrations, type Migration } from './registry-migrations.ts';
+import type { DeviceRecord, DeviceRegistry, DeviceStatus, EncryptionModeRecord } from './records.ts';
+
+export class RegistryError extends EspfleetError {}
+
+export const DEVICE_STATUSES: readonly DeviceStatus[] = ['provisioning', 'provisioned', 'failed', 'revoked'];
+const ENCRYPTION_MODES: readonly EncryptionModeRecord[] = ['off', 'development', 'release'];
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+export interface OpenRegistryOptions {
+  /** Open for reading only: never create the file, never write it (migrations run in memory). */
+  readOnly?: boolean;
+  /** The schema history to apply; tests pass a prefix to simulate an older espfleet. */
+  migrations?: readonly Migration[];
+}
+
+let sqlJs: Promise<SqlJsStatic> | undefined;
+
+function loadSqlJs(): Promise<SqlJsStatic> {
+  if (!sqlJs) {
+    const require = createRequire(import.meta.url);
+    const wasmPath = require.resolve('sql.js/dist/sql-wasm.wasm');
+    const wasmBinary = readFileSync(wasmPath);
+    // The buffer is a Node Buffer view; hand sql.js an exact ArrayBuffer copy.
+    const binary = wasmBinary.buffer.slice(wasmBinary.byteOffset, wasmBinary.byteOffset + wasmBinary.byteLength) as ArrayBuffer;
+    sqlJs = initSqlJs({ wasmBinary: binary });
+  }
+  return sqlJs;
+}
+
+/** Lower-case colon-separated form of a MAC in any common notation, or undefined. */
+export function normalizeMac(mac: string): string | undefined {
+  const hex = mac.trim().replace(/[:\-.]/g, '').toLowerCase();
+  if (!/^[0-9a-f]{12}$/.test(hex)) return undefined;
+  return hex.match(/../g)!.join(':');
+}
+
+export async function openRegistry(path: string, opts: OpenRegistryOptions = {}): Promise<SqliteRegistry> {
+  const SQL = await loadSqlJs();
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new RegistryError('station.registry.unreadable', `cannot read registry ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    if (opts.readOnly) {
+      throw new RegistryError('station.registry.not_found', `no registry at ${path}`, {
+        hint: 'the registry is created by the first provisioning run; check --registry or paths.registry in station.toml',
+      });
+    }
+  }
+  let db: Database;
+  try {
+    db = new SQL.Database(bytes);
+    db.exec('PRAGMA schema_version'); // forces SQLite to read the header: a non-database fails here
+  } catch (e) {
+    throw new RegistryError('station.registry.corrupt', `${path} is not a SQLite registry: ${(e as Error).message}`, { cause: e });
+  }
+  const registry = new SqliteRegistry(db, path, opts.readOnly ?? false);
+  try {
+    registry.migrate(opts.migrations ?? knownMigrations);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return registry;
+}
+
+export class SqliteRegistry implements DeviceRegistry {
+  private closed = false;
+
+  constructor(
+    private readonly db: Database,
+    readonly path: string,
+    readonly readOnly: boolean,
+  ) {}
+
+  /** The schema version of the open file (after migrations). */
+  schemaVersion(): number {
+    return currentVersion(this.db);
+  }
+
+  /** Applied migrations, oldest first: proves each ran once. */
+  appliedMigrations(): Array<{ version: number; appliedAt: string }> {
+    return rows(this.db, 'SELECT version, applied_at FROM schema_version ORDER BY version').map((r) => ({
+      version: Number(r.version),
+      appliedAt: String(r.applied_at),
+    }));
+  }
+
+  /** @internal Applies pending migrations in order, each once, then persists. */
+  migrate(list: readonly Migration[]): void {
+    this.db.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    const known = Math.max(0, ...list.map((m) => m.version));
+    const have = currentVersion(this.db);
+    if (have > known) {
+      throw new RegistryError(
+        'station.registry.newer_schema',
+        `registry ${this.path} has schema version ${have}, but this espfleet knows only up to ${known}`,
+        { hint: 'a newer espfleet wrote this file; upgrade espfleet to read it (it was not changed)' },
+      );
+    }
+    const pending = [...list].sort((a, b) => a.version - b.version).filter((m) => m.version > have);
+    if (pending.length === 0) return;
+    for (const m of pending) {
+      this.db.run('BEGIN');
+      try {
+        m.up(this.db);
+        this.db.run('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)', [m.version, new Date().toISOString()]);
+        this.db.run('COMMIT');
+      } catch (e) {
+        this.db.run('ROLLBACK');
+        throw new RegistryError('station.registry.migration_failed', `registry ${this.path}: migration ${m.version} (${m.description}) failed: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+    }
+    if (!this.readOnly) this.persist();
+  }
+
+  async upsert(record: DeviceRecord): Promise<void> {
+    this.usable();
+    if (this.readOnly) throw new RegistryError('station.registry.read_only', `registry ${this.path} was opened read-only`);
+    checkRecord(record);
+    const other = this.findByMacSync(record.mac);
+    if (other && other.deviceId !== record.deviceId) {
+      throw new RegistryError(
+        'station.registry.conflict',
+        `MAC ${record.mac} is already registered as ${other.deviceId}, cannot record it as ${record.deviceId}`,
+        { hint: 'a device id is derived from the MAC; check device.id_template, or revoke the old record first' },
+      );
+    }
+    const before = rows(this.db, 'SELECT * FROM devices WHERE device_id = ?', [record.deviceId]).map(toRecord)[0];
+    this.write(record);
+    try {
+      this.persist();
+    } catch (e) {
+      // Keep memory equal to the file: the caller was told the write did not happen.
+      if (before === undefined) this.db.run('DELETE FROM devices WHERE device_id = ?', [record.deviceId]);
+      else this.write(before);
+      throw e;
+    }
+  }
+
+  private write(record: DeviceRecord): void {
+    this.db.run(
+      `INSERT INTO devices (${COLUMNS.map((c) => c[0]).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
+       ON CONFLICT (device_id) DO UPDATE SET ${COLUMNS.filter((c) => c[0] !== 'device_id')
+         .map((c) => `${c[0]} = excluded.${c[0]}`)
+         .join(', ')}`,
+      COLUMNS.map(([, key]) => record[key] as SqlValue),
+    );
+  }
+
+  async get(deviceId: string): Promise<DeviceRecord | undefined> {
+    this.usable();
+    return rows(this.db, 'SELECT * FROM devices WHERE device_id = ?', [deviceId]).map(toRecord)[0];
+  }
+
+  async findByMac(mac: string): Promise<DeviceRecord | undefined> {
+    this.usable();
+    return this.findByMacSync(mac);
+  }
+
+  async list(filter: { status?: DeviceStatus; station?: string } = {}): Promise<DeviceRecord[]> {
+    this.usable();
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.status !== undefined) (where.push('status = ?'), params.push(filter.status));
+    if (filter.station !== undefined) (where.push('station = ?'), params.push(filter.station));
+    const sql = `SELECT * FROM devices${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY device_id`;
+    return rows(this.db, sql, params).map(toRecord);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private findByMacSync(mac: string): DeviceRecord | undefined {
+    const norm = normalizeMac(mac);
+    if (norm === undefined) return undefined;
+    return rows(this.db, 'SELECT * FROM devices WHERE mac = ?', [norm]).map(toRecord)[0];
+  }
+
+  private persist(): void {
+    writeFileAtomic(this.path, this.db.export());
+  }
+
+  private usable(): void {
+    if (this.closed) throw new RegistryError('station.registry.closed', `registry ${this.path} is closed`);
+  }
+}
+
+/** Column name ↔ DeviceRecord property, in table order. */
+const COLUMNS: ReadonlyArray<readonly [string, keyof DeviceRecord]> = [
+  ['device_id', 'deviceId'],
+  ['mac', 'mac'],
+  ['chip_revision', 'chipRevision'],
+  ['cert_serial', 'certSerial'],
+  ['cert_fingerprint_sha256', 'certFingerprintSha256'],
+  ['cert_not_after', 'certNotAfter'],
+  ['firmware_version', 'firmwareVersion'],
+  ['encryption_mode', 'encryptionMode'],
+  ['keystore_ref', 'keystoreRef'],
+  ['station', 'station'],
+  ['operator', 'operator'],
+  ['status', 'status'],
+  ['reason', 'reason'],
+  ['created_at', 'createdAt'],
+  ['updated_at', 'updatedAt'],
+];
+
+function toRecord(row: Record<string, SqlValue>): DeviceRecord {
+  const out: Record<string, unknown> = {};
+  for (const [column, key] of COLUMNS) {
+    const v = row[column];
+    out[key] = v === undefined || v === null ? null : String(v);
+  }
+  return out as unknown as DeviceRecord;
+}
+
+function checkRecord(r: DeviceRecord): void {
+  const bad = (what: string): never => {
+    throw new RegistryError('station.registry.bad_record', `device record ${JSON.stringify(r.deviceId)}: ${what}`);
+  };
+  if (typeof r.deviceId !== 'string' || r.deviceId === '') bad('deviceId must be a non-empty string');
+  if (!MAC.test(r.mac)) bad(`mac must be lower-case and colon-separated (24:0a:c4:12:34:56), got ${JSON.stringify(r.mac)}`);
+  if (!DEVICE_STATUSES.includes(r.status)) bad(`status must be one of ${DEVICE_STATUSES.join(', ')}, got ${JSON.stringify(r.status)}`);
+  if (!ENCRYPTION_MODES.includes(r.encryptionMode)) bad(`encryptionMode must be one of ${ENCRYPTION_MODES.join(', ')}, got ${JSON.stringify(r.encryptionMode)}`);
+  for (const [, key] of COLUMNS) {
+    const v = r[key];
+    if (v !== null && typeof v !== 'string') bad(`${key} must be a string or null, got ${typeof v}`);
+  }
+  for (const key of ['chipRevision', 'station', 'operator', 'createdAt', 'updatedAt'] as const) {
+    if (r[key] === null) bad(`${key} must not be null`);
+  }
+}
+
+function currentVersion(db: Database): number {
+  const hasTable = rows(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").length > 0;
+  if (!hasTable) return 0;
+  const v = rows(db, 'SELECT MAX(version) AS v FROM schema_version')[0]?.v;
+  return typeof v === 'number' ? v : 0;
+}
+
+function rows(db: Database, sql: string, params: SqlValue[] = []): Array<Record<string, SqlValue>> {
+  const stmt = db.prepare(sql, params);
+  try {
+    const out: Array<Record<string, SqlValue>> = [];
+    while (stmt.step()) out.push(stmt.getAsObject());
+    return out;
+  } finally {
+    stmt.free();
+  }
+}
+
+export { LATEST_SCHEMA_VERSION };

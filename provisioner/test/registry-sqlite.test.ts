@@ -1,0 +1,171 @@
+// The SQLite device registry: round trip, durability across reopen, ordered once-only
+// migrations, refusal of a newer schema, uniqueness of device id and MAC.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DeviceRecord } from '../station/records.ts';
+import { migrations, type Migration } from '../station/registry-migrations.ts';
+import { LATEST_SCHEMA_VERSION, RegistryError, normalizeMac, openRegistry } from '../station/registry-sqlite.ts';
+
+function tempPath(): string {
+  return join(mkdtempSync(join(tmpdir(), 'espfleet-registry-')), 'registry.sqlite');
+}
+
+function record(over: Partial<DeviceRecord> = {}): DeviceRecord {
+  return {
+    deviceId: 'esp32_123456',
+    mac: '24:0a:c4:12:34:56',
+    chipRevision: 'v3.0',
+    certSerial: '01ab',
+    certFingerprintSha256: 'ff'.repeat(32),
+    certNotAfter: '2027-11-23T00:00:00.000Z',
+    firmwareVersion: '1.4.2',
+    encryptionMode: 'development',
+    keystoreRef: 'factory-keys.json#esp32_123456',
+    station: 'line1',
+    operator: 'alice',
+    status: 'provisioned',
+    reason: null,
+    createdAt: '2026-11-23T10:00:00.000Z',
+    updatedAt: '2026-11-23T10:05:00.000Z',
+    ...over,
+  };
+}
+
+describe('SqliteRegistry', () => {
+  it('round-trips records and finds them by id and by MAC in any notation', async () => {
+    const path = tempPath();
+    const reg = await openRegistry(path);
+    const a = record();
+    const b = record({ deviceId: 'esp32_ABCDEF', mac: '24:0a:c4:ab:cd:ef', status: 'failed', reason: 'flash verify failed', certSerial: null, certNotAfter: null });
+    await reg.upsert(a);
+    await reg.upsert(b);
+    expect(await reg.get('esp32_123456')).toEqual(a);
+    expect(await reg.get('nope')).toBeUndefined();
+    expect(await reg.findByMac('24-0A-C4-AB-CD-EF')).toEqual(b);
+    expect(await reg.findByMac('240ac4123456')).toEqual(a);
+    expect(await reg.findByMac('not a mac')).toBeUndefined();
+    expect(await reg.list()).toEqual([a, b]);
+    expect(await reg.list({ status: 'failed' })).toEqual([b]);
+    expect(await reg.list({ station: 'other' })).toEqual([]);
+    await reg.close();
+  });
+
+  it('upsert replaces by device id and is on disk when it resolves (reopen)', async () => {
+    const path = tempPath();
+    const reg = await openRegistry(path);
+    await reg.upsert(record({ status: 'provisioning', firmwareVersion: null }));
+    await reg.upsert(record({ status: 'provisioned' }));
+    // No close: every write is already durable.
+    const again = await openRegistry(path, { readOnly: true });
+    expect(await again.list()).toEqual([record({ status: 'provisioned' })]);
+    await again.close();
+    await reg.close();
+    // The atomic write leaves no temp files behind.
+    expect(readdirSync(join(path, '..'))).toEqual(['registry.sqlite']);
+  });
+
+  it('refuses a second device id for the same MAC and malformed records', async () => {
+    const reg = await openRegistry(tempPath());
+    await reg.upsert(record());
+    await expect(reg.upsert(record({ deviceId: 'other' }))).rejects.toMatchObject({ code: 'station.registry.conflict' });
+    await expect(reg.upsert(record({ deviceId: 'x', mac: '24:0A:C4:00:00:01' }))).rejects.toMatchObject({ code: 'station.registry.bad_record' });
+    await expect(reg.upsert(record({ status: 'done' as never }))).rejects.toThrow(/status must be one of/);
+    await reg.close();
+  });
+
+  it('read-only open never creates a file and refuses writes', async () => {
+    const path = tempPath();
+    await expect(openRegistry(path, { readOnly: true })).rejects.toMatchObject({ code: 'station.registry.not_found' });
+    expect(existsSync(path)).toBe(false);
+    await (await openRegistry(path)).close();
+    const ro = await openRegistry(path, { readOnly: true });
+    await expect(ro.upsert(record())).rejects.toMatchObject({ code: 'station.registry.read_only' });
+    await ro.close();
+  });
+
+  it('a failed write leaves memory equal to the file', async () => {
+    const path = tempPath();
+    const reg = await openRegistry(path);
+    await reg.upsert(record());
+    // A non-empty directory where the file was: the atomic rename fails, even for root.
+    rmSync(path);
+    mkdirSync(path);
+    writeFileSync(join(path, 'x'), 'x');
+    await expect(reg.upsert(record({ status: 'revoked' }))).rejects.toMatchObject({ code: 'io.write_failed' });
+    await expect(reg.upsert(record({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01' }))).rejects.toMatchObject({ code: 'io.write_failed' });
+    expect(await reg.list()).toEqual([record()]);
+    await reg.close();
+  });
+
+  it('a file that is not SQLite is a clear error', async () => {
+    const path = tempPath();
+    writeFileSync(path, 'this is not a database, it is a text file that is long enough to have a header');
+    await expect(openRegistry(path)).rejects.toMatchObject({ code: 'station.registry.corrupt' });
+  });
+
+  it('normalizeMac', () => {
+    expect(normalizeMac('24:0A:C4:12:34:56')).toBe('24:0a:c4:12:34:56');
+    expect(normalizeMac('240ac4123456')).toBe('24:0a:c4:12:34:56');
+    expect(normalizeMac('24:0a:c4:12:34')).toBeUndefined();
+  });
+});
+
+describe('registry migrations', () => {
+  it('the code knows v1 and v2, in order', () => {
+    expect(migrations.map((m) => m.version)).toEqual([1, 2]);
+    expect(LATEST_SCHEMA_VERSION).toBe(2);
+  });
+
+  it('a v1 file is upgraded to v2 once, keeping its data', async () => {
+    const path = tempPath();
+    const v1 = await openRegistry(path, { migrations: migrations.slice(0, 1) });
+    expect(v1.schemaVersion()).toBe(1);
+    await v1.upsert(record());
+    await v1.close();
+
+    const ran: number[] = [];
+    const spied: Migration[] = migrations.map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
+    const v2 = await openRegistry(path, { migrations: spied });
+    expect(ran).toEqual([2]);
+    expect(v2.schemaVersion()).toBe(2);
+    expect(v2.appliedMigrations().map((m) => m.version)).toEqual([1, 2]);
+    expect(await v2.get('esp32_123456')).toEqual(record());
+    await v2.close();
+
+    // Reopening runs nothing: each migration is applied once (v1 would fail a second time).
+    const again = await openRegistry(path, { migrations: spied });
+    expect(ran).toEqual([2]);
+    expect(again.appliedMigrations().map((m) => m.version)).toEqual([1, 2]);
+    await again.close();
+  });
+
+  it('a new file runs all migrations in version order even if listed out of order', async () => {
+    const ran: number[] = [];
+    const spied: Migration[] = [...migrations].reverse().map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
+    const reg = await openRegistry(tempPath(), { migrations: spied });
+    expect(ran).toEqual([1, 2]);
+    await reg.close();
+  });
+
+  it('a file from a newer schema is refused and left unchanged', async () => {
+    const path = tempPath();
+    const v3: Migration = { version: 3, description: 'future', up: (db) => db.run('CREATE TABLE future (x INTEGER)') };
+    await (await openRegistry(path, { migrations: [...migrations, v3] })).close();
+    const before = readdirSync(join(path, '..'));
+    const err = await openRegistry(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(err).toMatchObject({ code: 'station.registry.newer_schema' });
+    expect((err as Error).message).toMatch(/has schema version 3, but this espfleet knows only up to 2/);
+    expect(readdirSync(join(path, '..'))).toEqual(before);
+  });
+
+  it('a failing migration rolls back and names the migration', async () => {
+    const bad: Migration = { version: 3, description: 'broken', up: (db) => db.run('CREATE TABLE devices (x)') };
+    await expect(openRegistry(tempPath(), { migrations: [...migrations, bad] })).rejects.toMatchObject({
+      code: 'station.registry.migration_failed',
+      message: expect.stringMatching(/migration 3 \(broken\) failed/),
+    });
+  });
+});

@@ -1,23 +1,26 @@
-// The demo on virtual boards: a fleet CA, a keystore, a signed Mongoose OS bundle, and
-// N virtual ESP32s provisioned in parallel over their ROM loaders — each gets its own
-// key, certificate and conf9.json, a fresh flash-encryption key escrowed before any
-// eFuse is burned, pre-encrypted firmware, and a boot check. One board is then checked
-// independently with Espressif's espsecure, esptool and espefuse and the reference
-// littlefs. Until the factory station lands this drives the library directly; the
-// station (resumable, with a registry and audit log) replaces the per-board steps.
+// The demo on virtual boards: a fleet CA, a keystore, a signed Mongoose OS bundle and a
+// station.toml naming them, then N virtual ESP32s provisioned in parallel by the factory
+// station (openStation + runStation: resumable, journaled, with a registry and a
+// hash-chained audit log) — each gets its own key, certificate and conf9.json, a fresh
+// flash-encryption key escrowed before any eFuse is burned, pre-encrypted firmware, and a
+// boot check. One board is then checked independently with Espressif's esptool, espsecure
+// and espefuse and the reference littlefs.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createKeystore, initCa, issueDeviceCert, type Ca } from '../certs/index.ts';
-import { generateSigningKey, readBundle, signBundle, verifyBundle, mgosPublicKeyConfig } from '../firmware-js/bundle/index.ts';
+import { createKeystore, initCa } from '../certs/index.ts';
+import { generateSigningKey, readBundle, signBundle, verifyBundle } from '../firmware-js/bundle/index.ts';
 import { planFlash } from '../firmware-js/flash-plan.ts';
 import { makeDemoFirmware } from '../firmware-js/testgen/demo-firmware.ts';
 import { Rfc2217Server, VirtualEsp32, registerSimBoard, saveState } from '../hil-tests/virtual-esp32/index.ts';
-import { enableFlashEncryption, exportFlashKey } from '../provisioner/encryption/index.ts';
-import { withBoard } from '../provisioner/session/index.ts';
-import { espefuse, espsecure, esptool, python } from './lib/oracles.ts';
+import { exportFlashKey } from '../provisioner/encryption/index.ts';
+import { CA_PASSPHRASE_ENV, KEYSTORE_PASSPHRASE_ENV, loadStationConfig } from '../provisioner/station/config.ts';
+import { verifyAuditLog } from '../provisioner/station/audit-log.ts';
+import { openStation } from '../provisioner/station/open-station.ts';
+import { renderSummary, runStation } from '../provisioner/station/runner.ts';
+import { espefuse, espsecure, esptool, openssl, python } from './lib/oracles.ts';
 
 const { values } = parseArgs({
   options: { workdir: { type: 'string' }, boards: { type: 'string', default: '4' }, help: { type: 'boolean' } },
@@ -25,10 +28,14 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`usage: scripts/demo [--workdir <dir>] [--boards N]
 
-Creates a CA and a signed demo bundle in <dir> (default: a new temp dir), starts N
-virtual ESP32 boards, provisions them in parallel (identity + firmware), boots them,
-and checks one with esptool and littlefs-python. Board states are saved under
-<dir>/boards/; restart one with: espfleet sim --state <dir>/boards/board1.state`);
+Creates a CA, a keystore, a signed demo bundle and a station.toml naming them in <dir>
+(default: a new temp dir), starts N virtual ESP32 boards (sim://board1…), provisions
+them in parallel through the factory station (identity, escrowed flash encryption,
+firmware, boot check, registry, audit log), and checks one with esptool, espsecure,
+espefuse, openssl and littlefs-python. Afterwards, e.g.:
+  espfleet devices list --station <dir>/station.toml
+  espfleet audit verify --station <dir>/station.toml
+Board states are saved under <dir>/boards/; restart one with: espfleet sim --state <dir>/boards/board1.state`);
   process.exit(0);
 }
 const boardCount = Number(values.boards);
@@ -39,17 +46,21 @@ const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`.padStart(6);
 const say = (line: string) => console.log(`[${elapsed()}] ${line}`);
 
 say(`work directory ${workdir}`);
-// The CA passphrase lives only in this process: the demo CA is throwaway.
-const ca: Ca = await initCa({ dir: join(workdir, 'ca'), passphrase: randomBytes(24).toString('base64') });
+// The passphrases live only in this process (handed to the station as its environment):
+// the demo CA and keystore are throwaway, and station.toml never holds a secret.
+const caPassphrase = randomBytes(24).toString('base64');
+const keystorePassphrase = randomBytes(24).toString('base64');
+await initCa({ dir: join(workdir, 'ca'), passphrase: caPassphrase });
 say('fleet CA created (root + issuing intermediate, EC P-256, keys encrypted at rest)');
-const keystorePath = join(workdir, 'keystore.json');
-const keystore = await createKeystore(keystorePath, { passphrase: randomBytes(24).toString('base64') });
+await createKeystore(join(workdir, 'keystore.json'), { passphrase: keystorePassphrase });
 say('keystore created (flash-encryption keys escrowed under AES-256-GCM)');
 
 const signer = generateSigningKey();
 const demo = makeDemoFirmware({ version: '1.0.0' });
 const signed = signBundle(demo.bundle, signer.privateKeyPem, 0);
 writeFileSync(join(workdir, 'fw.zip'), signed);
+// Only the public half is kept: the station checks the bundle with it and writes it to update.key0.
+writeFileSync(join(workdir, 'signing-key-0.pub.pem'), signer.publicKeyPem);
 const verdict = verifyBundle(signed, [signer.publicKeyPem], 1);
 if (!verdict.accepted) throw new Error(`demo bundle does not verify: ${verdict.reason}`);
 say(`demo bundle ${demo.manifest.version} (${signed.length} bytes) signed in slot 0 and verified`);
@@ -60,113 +71,86 @@ const boards = Array.from({ length: boardCount }, (_, i) => {
   registerSimBoard(chip.options.name, chip);
   return chip;
 });
-say(`${boardCount} virtual ESP32 boards powered on`);
+say(`${boardCount} virtual ESP32 boards powered on as ${boards.map((c) => `sim://${c.options.name}`).join(', ')}`);
 
-interface Result {
-  board: string;
-  mac: string;
-  deviceId: string;
-  serial: string;
-  written: number;
-  skipped: number;
-  boot: string;
+const stationPath = join(workdir, 'station.toml');
+writeFileSync(
+  stationPath,
+  `# Written by scripts/demo.ts; see docs/station.example.toml for every key.
+[station]
+id = "demo-station"
+operator = "demo"
+
+[firmware]
+bundle = "fw.zip"
+signing_keys = ["signing-key-0.pub.pem"]
+require_signatures = true
+
+[ca]
+dir = "ca"            # passphrase from $${CA_PASSPHRASE_ENV}
+
+[keystore]
+path = "keystore.json" # passphrase from $${KEYSTORE_PASSPHRASE_ENV}
+
+[mqtt]
+server = "mqtt.example.net:8883"
+
+[agent.wifi.ap]
+enable = false
+
+[encryption]
+mode = "development"
+
+[ports]
+urls = [${boards.map((c) => JSON.stringify(`sim://${c.options.name}`)).join(', ')}]
+
+[paths]
+registry = "registry.sqlite"
+audit = "audit.jsonl"
+journal_dir = "journal"
+`,
+);
+say(`station config written: ${stationPath}`);
+
+const config = loadStationConfig(stationPath);
+const station = await openStation(config, { env: { [CA_PASSPHRASE_ENV]: caPassphrase, [KEYSTORE_PASSPHRASE_ENV]: keystorePassphrase } });
+say('station opened: CA and keystore unlocked, registry and audit log open, bundle signature checked');
+const outcomes = await runStation(station.ctx, config.ports.urls, { onLine: say });
+console.log('');
+for (const line of renderSummary(outcomes)) console.log(line);
+const failed = outcomes.filter((o) => !o.ok);
+if (failed.length > 0) {
+  await station.close();
+  throw new Error(`${failed.length} board(s) failed: ${failed.map((o) => `${o.portUrl}: ${o.error?.message}`).join('; ')}`);
 }
 
-const bundle = readBundle(signed);
-/** Each board's fs region, kept for the independent check. */
-const planFor = new Map<string, { address: number; bytes: Uint8Array }>();
-const results = await Promise.all(boards.map((chip) => provision(chip)));
-
-async function provision(chip: VirtualEsp32): Promise<Result> {
-  const name = chip.options.name;
-  return withBoard(`sim://${name}`, { reset: 'classic' }, async (session) => {
-    const facts = await session.chipFacts();
-    const deviceId = `esp32_${facts.mac.replace(/:/g, '').slice(-6).toUpperCase()}`;
-    say(`${name}: ESP32 rev ${facts.revision.major}.${facts.revision.minor}, MAC ${facts.mac}, ${(facts.flash.sizeBytes ?? 0) / 1048576} MB flash → ${deviceId}`);
-    const cert = await issueDeviceCert(ca, { cn: deviceId });
-    const conf9 = {
-      device: { id: deviceId },
-      mqtt: { enable: true, server: 'mqtt.example.net:8883', ssl_cert: 'device.crt', ssl_key: 'device.key', ssl_ca_cert: 'ca.pem' },
-      update: { key0: mgosPublicKeyConfig(signer.publicKeyPem), sig_req_mask: 1 },
-      wifi: { ap: { enable: false } },
-    };
-    const text = (s: string) => new TextEncoder().encode(s);
-    const plan = planFlash(bundle, {
-      deviceFiles: {
-        'conf9.json': text(JSON.stringify(conf9)),
-        'device.crt': text(cert.chainPem),
-        'device.key': text(cert.privateKeyPem),
-        'ca.pem': text(ca.rootCertPem),
-      },
-      ...(facts.flash.sizeBytes ? { flashSize: facts.flash.sizeBytes } : {}),
-    });
-    const fsPlan = plan.find((r) => r.part === 'fs');
-    if (fsPlan) planFor.set(deviceId, fsPlan);
-    // Escrow a fresh key (flushed to disk), burn it read/write-protected, write the
-    // firmware encrypted on the host, then turn the counter on — development mode.
-    const enabled = await enableFlashEncryption(session, {
-      mode: 'development',
-      keystore,
-      deviceId,
-      regions: plan.map((r) => ({ address: r.address, bytes: r.bytes, encrypt: r.encrypt, name: r.part })),
-      confirm: true,
-      randomKey: (n) => new Uint8Array(randomBytes(n)),
-    });
-    const written = enabled.regions;
-    await session.hardReset();
-    const boot = await bootVerdict(chip);
-    say(`${name}: key escrowed, eFuses burned (FLASH_CRYPT_CNT ${enabled.final.flashCryptCnt}), ${plan.length} regions written encrypted, certificate ${cert.serialHex.slice(0, 8)}…, boot: ${boot.trim()}`);
-    return {
-      board: name,
-      mac: facts.mac,
-      deviceId,
-      serial: cert.serialHex,
-      written: written.reduce((n, r) => n + r.sectorsWritten, 0),
-      skipped: written.reduce((n, r) => n + r.sectorsSkipped, 0),
-      boot: boot.trim(),
-    };
-  });
-}
-
-/** The boot log's last word on what the board would run, or why it cannot boot. */
-async function bootVerdict(chip: VirtualEsp32): Promise<string> {
-  for (let waited = 0; waited < 3000; waited += 50) {
-    const line = chip.bootLog().split('\n').find((l) => /would run|cannot boot|boot failed/i.test(l));
-    if (line) return line.replace(/^I \(\d+\) [\w-]+: /, '');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return 'no verdict in the boot log after 3 s';
-}
-
-console.log('\nboard    MAC                device id      sectors written/skipped  certificate serial');
-for (const r of results) {
-  console.log(`${r.board.padEnd(8)} ${r.mac.padEnd(18)} ${r.deviceId.padEnd(14)} ${`${r.written}/${r.skipped}`.padStart(23)}  ${r.serial}`);
-}
-
-// An independent check of board 1 with Espressif's tools over RFC 2217: espsecure
-// encrypts our planned fs image with the escrowed key (exported as a technician would),
-// esptool confirms the board holds exactly that ciphertext, espefuse shows the key
-// protected and the counter odd, and the reference littlefs reads the plaintext.
+// An independent check of board 1 with Espressif's tools over RFC 2217: esptool reads
+// the fs partition back as the board holds it (ciphertext), espsecure decrypts it with the
+// escrowed key (exported as a technician would), the reference littlefs reads the
+// plaintext, openssl reads the device certificate in it, and espefuse shows the key
+// protected and the counter odd. All of it must agree with the registry.
 const first = boards[0] as VirtualEsp32;
-const firstResult = results[0] as Result;
-const fsRegion = planFor.get(firstResult.deviceId);
-if (!fsRegion) throw new Error('no fs region planned for board1');
+const firstOutcome = outcomes[0];
+if (!firstOutcome?.record || !firstOutcome.mac) throw new Error('board1 has no registry record');
+const fsRegion = planFlash(readBundle(signed)).find((r) => r.part === 'fs');
+if (!fsRegion) throw new Error('the demo bundle has no fs part');
+const fsAddress = `0x${fsRegion.address.toString(16)}`;
 const checkDir = mkdtempSync(join(tmpdir(), 'espfleet-demo-check-'));
+const encryptedImage = join(checkDir, 'fs.enc');
 const plainImage = join(checkDir, 'fs.img');
 const keyFile = join(checkDir, 'board1.key');
-writeFileSync(plainImage, fsRegion.bytes);
-exportFlashKey(keystore, firstResult.mac, keyFile);
-const encryptedImage = join(checkDir, 'fs.enc');
-const sealed = await espsecure(['encrypt-flash-data', '--keyfile', keyFile, '--address', `0x${fsRegion.address.toString(16)}`, '--output', encryptedImage, plainImage]);
+exportFlashKey(station.ctx.keystore, firstOutcome.mac, keyFile);
 const server = new Rfc2217Server(first);
 await server.listen();
-const verify = await esptool(['--port', server.url, '--chip', 'esp32', 'verify-flash', `0x${fsRegion.address.toString(16)}`, encryptedImage]);
+const readBack = await esptool(['--port', server.url, '--chip', 'esp32', 'read-flash', fsAddress, `0x${fsRegion.bytes.length.toString(16)}`, encryptedImage]);
 const efuses = await espefuse(['--port', server.url, '--chip', 'esp32', 'summary']);
 await server.close();
+const unsealed = await espsecure(['decrypt-flash-data', '--keyfile', keyFile, '--address', fsAddress, '--output', plainImage, encryptedImage]);
 const listing = await python(
-  `import littlefs, sys\ndata = bytearray(open(sys.argv[1], 'rb').read())\nfs = littlefs.LittleFS(block_size=4096, block_count=len(data)//4096, mount=False)\nfs.context.buffer = data\nfs.mount()\nprint(' '.join(sorted(fs.listdir('/'))))\nprint(fs.open('conf9.json','r').read())`,
-  [plainImage],
+  `import littlefs, sys\ndata = bytearray(open(sys.argv[1], 'rb').read())\nfs = littlefs.LittleFS(block_size=4096, block_count=len(data)//4096, mount=False)\nfs.context.buffer = data\nfs.mount()\nprint(' '.join(sorted(fs.listdir('/'))))\nprint(fs.open('conf9.json','r').read())\nopen(sys.argv[2], 'w').write(fs.open('device.crt','r').read())`,
+  [plainImage, join(checkDir, 'device.crt')],
 );
+const certText = await openssl(['x509', '-in', join(checkDir, 'device.crt'), '-noout', '-subject', '-serial']);
 /** A field's summary line from espefuse, with its value line when espefuse wraps it. */
 function efuseLine(field: string): string {
   const lines = efuses.stdout.split('\n');
@@ -175,15 +159,23 @@ function efuseLine(field: string): string {
   const text = /=/.test(lines[at] ?? '') ? (lines[at] ?? '') : `${lines[at] ?? ''} ${lines[at + 1] ?? ''}`;
   return text.replace(/\s+/g, ' ').trim();
 }
-console.log(`\nindependent check of board1 (${firstResult.deviceId}):`);
-console.log(`  espsecure encrypt-flash-data + esptool verify-flash of fs_0: ${sealed.code === 0 && verify.code === 0 && /verify OK|digest matched/i.test(verify.stdout) ? 'board holds exactly the expected ciphertext' : `FAILED (espsecure ${sealed.code}, esptool ${verify.code})`}`);
+const record = firstOutcome.record;
+const conf9 = JSON.parse(listing.stdout.split('\n')[1] ?? '{}') as { device?: { id?: string } };
+const certSerial = /serial=([0-9A-Fa-f]+)/.exec(certText.stdout)?.[1]?.toLowerCase().replace(/^0+/, '');
+const agrees = (ok: boolean) => (ok ? 'agrees with the registry' : 'DIFFERS from the registry');
+console.log(`\nindependent check of board1 (${record.deviceId}):`);
+console.log(`  esptool read-flash ${fsAddress} + espsecure decrypt-flash-data with the escrowed key: ${readBack.code === 0 && unsealed.code === 0 && listing.code === 0 ? 'a littlefs image' : `FAILED (esptool ${readBack.code}, espsecure ${unsealed.code}, littlefs ${listing.code}: ${listing.stderr.trim().split('\n').at(-1)})`}`);
+console.log(`  littlefs-python lists: ${listing.stdout.split('\n')[0]}`);
+console.log(`  conf9.json device.id: ${conf9.device?.id} — ${agrees(conf9.device?.id === record.deviceId)}`);
+console.log(`  openssl: device.crt ${certText.stdout.trim().replace(/\s*\n\s*/g, ', ')} — ${agrees(certSerial !== undefined && certSerial === record.certSerial?.toLowerCase().replace(/^0+/, ''))}`);
 console.log(`  espefuse: ${efuseLine('FLASH_CRYPT_CNT')}`);
 console.log(`  espefuse: ${efuseLine('BLOCK1')}`);
-console.log(`  littlefs-python lists: ${listing.stdout.split('\n')[0]}`);
-console.log(`  conf9.json device.id: ${(JSON.parse(listing.stdout.split('\n')[1] ?? '{}') as { device?: { id?: string } }).device?.id}`);
-// The plaintext image holds the device key and the key file the board's flash key; both
+const auditCheck = verifyAuditLog(config.paths.audit);
+console.log(`  audit log: ${auditCheck.ok ? `intact, ${auditCheck.entries} entries` : `BROKEN at line ${auditCheck.problem?.line}`} (${config.paths.audit})`);
+// The images hold the device key and the key file the board's flash key; all of them
 // existed only for this check.
 rmSync(checkDir, { recursive: true, force: true });
+await station.close();
 
 for (const chip of boards) saveState(chip, join(workdir, 'boards', `${chip.options.name}.state`));
 say(`board states saved under ${join(workdir, 'boards')}; restart one with: espfleet sim --state ${join(workdir, 'boards', 'board1.state')}`);

@@ -15,11 +15,13 @@ import { registerFw } from './fw/index.ts';
 import { registerInfo } from './info/index.ts';
 import { registerKeystore } from './keystore/index.ts';
 import { registerPorts } from './ports/index.ts';
+import { registerProvision } from './provision/index.ts';
 import { registerSim } from './sim/index.ts';
 
 export type RegisterGroup = (program: Command, ctx: CliContext) => void;
 
 export const commandGroups: readonly RegisterGroup[] = [
+  registerProvision,
   registerPorts,
   registerInfo,
   registerFlash,

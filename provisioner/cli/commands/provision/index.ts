@@ -1,0 +1,166 @@
+// `espfleet provision`: the factory station — every port of station.toml (or --port)
+// provisioned at once through the resumable pipeline; progress on stderr, summary on stdout.
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { collect, intArg, UsageError } from '../../args.ts';
+import type { CliContext } from '../../context.ts';
+import { ExitCode } from '../../program.ts';
+import { loadStationConfig, type StationConfig, type UsbFilter } from '../../../station/config.ts';
+import { openStation } from '../../../station/open-station.ts';
+import { StationError } from '../../../station/pipeline.ts';
+import { renderSummary, runStation, summaryRows, watchStation } from '../../../station/runner.ts';
+import type { BoardOutcome } from '../../../station/pipeline.ts';
+import { createTransport } from '../../../transport/open-transport.ts';
+import { listPorts, type PortListing } from '../ports/index.ts';
+import { STATION_ENV } from '../devices/station-paths.ts';
+
+interface Options {
+  station?: string;
+  port?: string[];
+  reprovision?: boolean;
+  concurrency?: number;
+  watch?: boolean;
+  json?: boolean;
+}
+
+/** The port listing's hex VID/PID against the config's filters. */
+export function matchesUsb(port: Pick<PortListing, 'vendorId' | 'productId'>, filters: readonly UsbFilter[]): boolean {
+  if (port.vendorId === null) return false;
+  const vid = parseInt(port.vendorId, 16);
+  const pid = port.productId === null ? NaN : parseInt(port.productId, 16);
+  return filters.some((f) => f.vid === vid && (f.pid === null || f.pid === pid));
+}
+
+/** --port wins; else ports.urls plus every attached port matching a ports.usb filter. */
+export async function stationPorts(cfg: StationConfig, explicit: readonly string[], list: () => Promise<PortListing[]> = listPorts): Promise<string[]> {
+  if (explicit.length > 0) return [...new Set(explicit)];
+  const urls = [...cfg.ports.urls];
+  if (cfg.ports.usb.length > 0) {
+    for (const p of await list()) if (matchesUsb(p, cfg.ports.usb)) urls.push(p.path);
+  }
+  return [...new Set(urls)];
+}
+
+/** Every port must exist before the CA is unlocked or any board is opened. */
+export function checkPorts(urls: readonly string[]): void {
+  for (const url of urls) {
+    if (url.startsWith('sim://')) {
+      createTransport(url); // throws transport.not_found for an unknown board; opens nothing
+      continue;
+    }
+    const path = url.startsWith('serial://') ? url.slice('serial://'.length) : url;
+    if (path.startsWith('/') && !existsSync(path)) {
+      throw new StationError('station.port_missing', `port ${url} does not exist; no board was touched`, {
+        hint: 'check the cable and `espfleet ports`, or fix --port / ports.urls in the station config',
+      });
+    }
+  }
+}
+
+/** For --watch: the attached ports matching [[ports.usb]], or every likely ESP bridge without filters. */
+export async function watchedPorts(cfg: StationConfig, list: () => Promise<PortListing[]> = listPorts): Promise<string[]> {
+  const ports = await list();
+  return ports.filter((p) => (cfg.ports.usb.length > 0 ? matchesUsb(p, cfg.ports.usb) : p.likelyEsp)).map((p) => p.path);
+}
+
+function stationFile(ctx: CliContext, station: string | undefined): string {
+  const given = station ?? (ctx.env[STATION_ENV] || undefined);
+  if (given !== undefined) return resolve(ctx.cwd, given);
+  const local = resolve(ctx.cwd, 'station.toml');
+  if (existsSync(local)) return local;
+  throw new UsageError('cli.bad_argument', 'no station config: give --station <station.toml>', {
+    hint: `or set ${STATION_ENV}, or run in the directory that holds station.toml`,
+  });
+}
+
+export function registerProvision(program: Command, ctx: CliContext): void {
+  program
+    .command('provision')
+    .description('provision boards: identity, certificate, conf9.json, escrowed flash encryption, firmware, boot check, registry record')
+    .option('--station <station.toml>', `station config (else $${STATION_ENV}, else ./station.toml)`)
+    .option('--port <url>', 'a port to provision (repeatable); default: ports.urls and ports.usb of the config', collect)
+    .option('--reprovision', 'give boards already provisioned a new identity and firmware (the old certificate is revoked)')
+    .option('--concurrency <n>', 'boards provisioned at the same time (default: all)', intArg(1, 256))
+    .option('--watch', 'keep running and provision each board as it is plugged in (USB ports matching [[ports.usb]]); Ctrl-C stops')
+    .option('--json', 'print the outcomes as JSON instead of the summary table')
+    .addHelpText(
+      'after',
+      `
+Everything comes from the station config (see docs/station.example.toml): the CA, the
+keystore, the signed bundle and its signing keys, the registry, the audit log and the
+journal directory. Ports are the --port URLs, else ports.urls plus every attached USB
+serial port matching a [[ports.usb]] vid/pid filter.
+
+Before any board is touched: the config is checked (an error names the key path), every
+port must exist, the CA passphrase (ca.passphrase_file, else $ESPFLEET_CA_PASSPHRASE,
+else a prompt) and the keystore secret (keystore.key_file / passphrase_file, else
+$ESPFLEET_KEYSTORE_PASSPHRASE, else a prompt) must unlock, and the bundle must carry the
+required signatures.
+
+Each board runs independently and resumably: after a power cut or a crash, run the same
+command again and each board continues from its journal. Progress (one line per step,
+"[port] step…") goes to stderr; the summary (port, device id, MAC, result, time, reason)
+to stdout. Exit status: 0 when every board was provisioned, 1 otherwise.
+
+With --watch the station polls the USB serial ports every second and provisions each
+board that appears (matching a [[ports.usb]] filter, else any known ESP32 USB bridge);
+a board is provisioned again only after its port went away and came back. Ctrl-C stops
+watching: boards already started are finished, then the summary is printed.
+
+Examples:
+  espfleet provision --station /srv/line1/station.toml
+  espfleet provision --station station.toml --port /dev/ttyUSB0 --port /dev/ttyUSB1
+  ESPFLEET_CA_PASSPHRASE=… espfleet provision --station station.toml --reprovision --json
+  espfleet provision --station station.toml --watch`,
+    )
+    .action(async (opts: Options) => {
+      const cfg = loadStationConfig(stationFile(ctx, opts.station));
+      if (opts.watch) {
+        if ((opts.port ?? []).length > 0) throw new UsageError('cli.bad_argument', 'give --watch or --port, not both', { hint: '--watch picks up USB ports as boards are plugged in' });
+        return watch(ctx, cfg, opts);
+      }
+      const ports = await stationPorts(cfg, opts.port ?? []);
+      if (ports.length === 0) {
+        throw new UsageError('cli.bad_argument', `no ports to provision: give --port <url> or set ports.urls / [[ports.usb]] in ${cfg.source}`, {
+          hint: 'run `espfleet ports` to see the attached serial ports, or use --watch',
+        });
+      }
+      checkPorts(ports);
+      const station = await openStation(cfg, ctx, { ...(opts.reprovision ? { reprovision: true } : {}) });
+      let outcomes: BoardOutcome[];
+      try {
+        ctx.note(`station ${cfg.station.id}: provisioning ${ports.length} board${ports.length === 1 ? '' : 's'} (${ports.join(', ')}), encryption ${cfg.encryption.mode}`);
+        outcomes = await runStation(station.ctx, ports, { ...(opts.concurrency ? { concurrency: opts.concurrency } : {}), onLine: (l) => ctx.note(l) });
+      } finally {
+        await station.close();
+      }
+      report(ctx, outcomes, opts);
+    });
+}
+
+function report(ctx: CliContext, outcomes: readonly BoardOutcome[], opts: Options): void {
+  if (opts.json) {
+    ctx.json(summaryRows(outcomes).map((row, i) => ({ ...row, error: outcomes[i]?.error ?? null, record: outcomes[i]?.record ?? null })));
+  } else {
+    for (const line of renderSummary(outcomes)) ctx.out(line);
+  }
+  if (outcomes.some((o) => !o.ok)) throw new ExitCode(1);
+}
+
+async function watch(ctx: CliContext, cfg: StationConfig, opts: Options): Promise<void> {
+  const station = await openStation(cfg, ctx, { ...(opts.reprovision ? { reprovision: true } : {}) });
+  const stop = new AbortController();
+  const onSigint = () => stop.abort();
+  process.once('SIGINT', onSigint);
+  let outcomes: BoardOutcome[];
+  try {
+    const filters = cfg.ports.usb.map((f) => `${f.vid.toString(16).padStart(4, '0')}:${f.pid === null ? '*' : f.pid.toString(16).padStart(4, '0')}`);
+    ctx.note(`station ${cfg.station.id}: watching for boards on USB ${filters.length > 0 ? filters.join(', ') : 'ESP32 bridges'}, encryption ${cfg.encryption.mode}; Ctrl-C stops`);
+    outcomes = await watchStation(station.ctx, { list: () => watchedPorts(cfg), signal: stop.signal, onLine: (l) => ctx.note(l) });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    await station.close();
+  }
+  report(ctx, outcomes, opts);
+}

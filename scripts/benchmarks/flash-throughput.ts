@@ -19,6 +19,7 @@ import { RawTcpServer, registerSimBoard, VirtualEsp32 } from '../../hil-tests/in
 import { connectBoard, openBoardSession, type BoardSession, type RegionResult, type WritePhase } from '../../provisioner/session/index.ts';
 import { NodeSerialTransport } from '../../provisioner/transport/node-serial-transport.ts';
 import { esptool, repoRoot } from '../lib/oracles.ts';
+import { PTY_BRIDGE } from '../lib/pty-bridge.ts';
 
 const BAUD = 921600;
 const RUNS = Math.max(1, Number(process.env.FLASH_BENCH_RUNS ?? 2) || 2);
@@ -97,25 +98,6 @@ class BoardHost {
   }
 }
 
-// ---- the pty bridge (pyserial-style tty, as with a USB-UART bridge) -----------------------------
-
-const PTY_BRIDGE = `
-import os, pty, select, socket, sys, tty
-master, slave = pty.openpty()
-tty.setraw(master)
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-print(os.ttyname(slave), flush=True)
-while True:
-    r, _, _ = select.select([master, s], [], [])
-    if master in r:
-        s.sendall(os.read(master, 65536))
-    if s in r:
-        d = s.recv(65536)
-        if not d:
-            break
-        os.write(master, d)
-`;
 
 // ---- one run ---------------------------------------------------------------------------------
 

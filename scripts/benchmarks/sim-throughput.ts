@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { esptool, repoRoot } from '../lib/oracles.ts';
+import { PTY_BRIDGE } from '../lib/pty-bridge.ts';
 import { ESPLoader, Transport } from 'esptool-js';
 import { RawTcpServer, Rfc2217Server, SimTransport, VirtualEsp32 } from '../../hil-tests/index.ts';
 import { WebSerialAdapter } from '../../provisioner/session/index.ts';
@@ -21,24 +22,6 @@ const dir = mkdtempSync(join(tmpdir(), 'sim-bench-'));
 const image = join(dir, 'random-1MiB.bin');
 writeFileSync(image, randomBytes(SIZE));
 
-// Relays a pty to a TCP socket; prints the slave path, runs until killed.
-const PTY_BRIDGE = `
-import os, pty, select, socket, sys, tty
-master, slave = pty.openpty()
-tty.setraw(master)
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-print(os.ttyname(slave), flush=True)
-while True:
-    r, _, _ = select.select([master, s], [], [])
-    if master in r:
-        s.sendall(os.read(master, 65536))
-    if s in r:
-        d = s.recv(65536)
-        if not d:
-            break
-        os.write(master, d)
-`;
 
 interface Figures {
   path: string;

@@ -5,21 +5,18 @@
 // flash-encryption key escrowed before any eFuse is burned, pre-encrypted firmware, and a
 // boot check. One board is then checked independently with Espressif's esptool, espsecure
 // and espefuse and the reference littlefs.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createKeystore, initCa } from '../certs/index.ts';
-import { generateSigningKey, readBundle, signBundle, verifyBundle } from '../firmware-js/bundle/index.ts';
 import { planFlash } from '../firmware-js/flash-plan.ts';
-import { makeDemoFirmware } from '../firmware-js/testgen/demo-firmware.ts';
 import { Rfc2217Server, VirtualEsp32, registerSimBoard, saveState } from '../hil-tests/virtual-esp32/index.ts';
 import { exportFlashKey } from '../provisioner/encryption/index.ts';
-import { CA_PASSPHRASE_ENV, KEYSTORE_PASSPHRASE_ENV, loadStationConfig } from '../provisioner/station/config.ts';
+import { loadStationConfig } from '../provisioner/station/config.ts';
 import { verifyAuditLog } from '../provisioner/station/audit-log.ts';
 import { openStation } from '../provisioner/station/open-station.ts';
 import { renderSummary, runStation } from '../provisioner/station/runner.ts';
+import { createDemoStation } from './lib/demo-station.ts';
 import { espefuse, espsecure, esptool, openssl, python } from './lib/oracles.ts';
 
 const { values } = parseArgs({
@@ -46,25 +43,6 @@ const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`.padStart(6);
 const say = (line: string) => console.log(`[${elapsed()}] ${line}`);
 
 say(`work directory ${workdir}`);
-// The passphrases live only in this process (handed to the station as its environment):
-// the demo CA and keystore are throwaway, and station.toml never holds a secret.
-const caPassphrase = randomBytes(24).toString('base64');
-const keystorePassphrase = randomBytes(24).toString('base64');
-await initCa({ dir: join(workdir, 'ca'), passphrase: caPassphrase });
-say('fleet CA created (root + issuing intermediate, EC P-256, keys encrypted at rest)');
-await createKeystore(join(workdir, 'keystore.json'), { passphrase: keystorePassphrase });
-say('keystore created (flash-encryption keys escrowed under AES-256-GCM)');
-
-const signer = generateSigningKey();
-const demo = makeDemoFirmware({ version: '1.0.0' });
-const signed = signBundle(demo.bundle, signer.privateKeyPem, 0);
-writeFileSync(join(workdir, 'fw.zip'), signed);
-// Only the public half is kept: the station checks the bundle with it and writes it to update.key0.
-writeFileSync(join(workdir, 'signing-key-0.pub.pem'), signer.publicKeyPem);
-const verdict = verifyBundle(signed, [signer.publicKeyPem], 1);
-if (!verdict.accepted) throw new Error(`demo bundle does not verify: ${verdict.reason}`);
-say(`demo bundle ${demo.manifest.version} (${signed.length} bytes) signed in slot 0 and verified`);
-
 const boards = Array.from({ length: boardCount }, (_, i) => {
   const chip = new VirtualEsp32({ name: `board${i + 1}` });
   chip.powerOn();
@@ -73,47 +51,15 @@ const boards = Array.from({ length: boardCount }, (_, i) => {
 });
 say(`${boardCount} virtual ESP32 boards powered on as ${boards.map((c) => `sim://${c.options.name}`).join(', ')}`);
 
-const stationPath = join(workdir, 'station.toml');
-writeFileSync(
-  stationPath,
-  `# Written by scripts/demo.ts; see docs/station.example.toml for every key.
-[station]
-id = "demo-station"
-operator = "demo"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["signing-key-0.pub.pem"]
-require_signatures = true
-
-[ca]
-dir = "ca"            # passphrase from $${CA_PASSPHRASE_ENV}
-
-[keystore]
-path = "keystore.json" # passphrase from $${KEYSTORE_PASSPHRASE_ENV}
-
-[mqtt]
-server = "mqtt.example.net:8883"
-
-[agent.wifi.ap]
-enable = false
-
-[encryption]
-mode = "development"
-
-[ports]
-urls = [${boards.map((c) => JSON.stringify(`sim://${c.options.name}`)).join(', ')}]
-
-[paths]
-registry = "registry.sqlite"
-audit = "audit.jsonl"
-journal_dir = "journal"
-`,
-);
-say(`station config written: ${stationPath}`);
+const { stationPath, env } = await createDemoStation({
+  workdir,
+  ports: boards.map((c) => `sim://${c.options.name}`),
+  encryption: 'development',
+  say,
+});
 
 const config = loadStationConfig(stationPath);
-const station = await openStation(config, { env: { [CA_PASSPHRASE_ENV]: caPassphrase, [KEYSTORE_PASSPHRASE_ENV]: keystorePassphrase } });
+const station = await openStation(config, { env });
 say('station opened: CA and keystore unlocked, registry and audit log open, bundle signature checked');
 const outcomes = await runStation(station.ctx, config.ports.urls, { onLine: say });
 console.log('');
@@ -132,7 +78,7 @@ if (failed.length > 0) {
 const first = boards[0] as VirtualEsp32;
 const firstOutcome = outcomes[0];
 if (!firstOutcome?.record || !firstOutcome.mac) throw new Error('board1 has no registry record');
-const fsRegion = planFlash(readBundle(signed)).find((r) => r.part === 'fs');
+const fsRegion = planFlash(station.ctx.bundle).find((r) => r.part === 'fs');
 if (!fsRegion) throw new Error('the demo bundle has no fs part');
 const fsAddress = `0x${fsRegion.address.toString(16)}`;
 const checkDir = mkdtempSync(join(tmpdir(), 'espfleet-demo-check-'));

@@ -2,6 +2,7 @@
 // back to its file after every write with a durable atomic replace, so a crash leaves
 // either the old or the new registry, never half of one. Implements DeviceRegistry
 // (records.ts); schema changes go through registry-migrations.ts.
+import { macHex } from './device-id.ts';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import initSqlJs, { type Database, type SqlJsStatic, type SqlValue } from 'sql.js';
@@ -39,9 +40,7 @@ function loadSqlJs(): Promise<SqlJsStatic> {
 
 /** Lower-case colon-separated form of a MAC in any common notation, or undefined. */
 export function normalizeMac(mac: string): string | undefined {
-  const hex = mac.trim().replace(/[:\-.]/g, '').toLowerCase();
-  if (!/^[0-9a-f]{12}$/.test(hex)) return undefined;
-  return hex.match(/../g)!.join(':');
+  return macHex(mac.trim())?.toLowerCase().match(/../g)?.join(':');
 }
 
 export async function openRegistry(path: string, opts: OpenRegistryOptions = {}): Promise<SqliteRegistry> {

@@ -1,36 +1,16 @@
 // `espfleet devices list|show`: the registry found via --registry, --station, the env or
 // ./station.toml; table and JSON output; clear errors.
+import { deviceRecord } from './device-record.ts';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceRecord } from '../station/records.ts';
 import { openRegistry } from '../station/registry-sqlite.ts';
 import { espfleet } from './cli-harness.ts';
 
-function record(over: Partial<DeviceRecord>): DeviceRecord {
-  return {
-    deviceId: 'esp32_123456',
-    mac: '24:0a:c4:12:34:56',
-    chipRevision: 'v3.0',
-    certSerial: '01ab',
-    certFingerprintSha256: 'ab'.repeat(32),
-    certNotAfter: '2027-11-23T00:00:00.000Z',
-    firmwareVersion: '1.4.2',
-    encryptionMode: 'development',
-    keystoreRef: 'factory-keys.json#esp32_123456',
-    station: 'line1',
-    operator: 'alice',
-    status: 'provisioned',
-    reason: null,
-    createdAt: '2026-11-23T10:00:00.000Z',
-    updatedAt: '2026-11-23T10:05:00.000Z',
-    ...over,
-  };
-}
 
-const A = record({});
-const B = record({
+const A = deviceRecord({});
+const B = deviceRecord({
   deviceId: 'esp32_ABCDEF',
   mac: '24:0a:c4:ab:cd:ef',
   status: 'failed',

@@ -12,8 +12,8 @@ import { readBundle } from '../../firmware-js/bundle/index.ts';
 import { planFlash } from '../../firmware-js/flash-plan.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { enableFlashEncryption, keyToBlockWords, type EncryptionBoard, type PlannedRegion } from '../encryption/index.ts';
-import { connectBoard, openBoardSession, type BoardSession } from '../session/index.ts';
-import { testBoard, type TestBoard } from './session-fixtures.ts';
+import { connectBoard, type BoardSession } from '../session/index.ts';
+import { type TestBoard, connectWatched, testBoard } from './session-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-encrypt-faults-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,23 +38,6 @@ async function assertKeyEscrowed(b: TestBoard, ks: { path: string; secret: Keyst
   burned.forEach((w, i) => expect(((w & ~(escrowed[i] ?? 0)) >>> 0), `BLK1 word ${i} has bits the escrowed key lacks`).toBe(0));
 }
 
-/**
- * A USB-powered board that loses power takes its USB bridge with it: the port vanishes at
- * once instead of the host waiting out a command timeout.
- */
-async function connectWatched(b: TestBoard): Promise<BoardSession> {
-  const transport = b.transport();
-  const session = await openBoardSession(transport, { connectAttempts: 2 });
-  const timer = setInterval(() => {
-    if (b.chip.state === 'dead') void transport.close();
-  }, 2);
-  const close = session.close.bind(session);
-  session.close = async () => {
-    clearInterval(timer);
-    await close();
-  };
-  return session;
-}
 
 function powerCycle(b: TestBoard): void {
   b.chip.powerOff();

@@ -19,7 +19,7 @@ import { keyToBlockWords } from '../encryption/index.ts';
 import { openBoardSession, type BoardSession } from '../session/index.ts';
 import { composeConf9, deviceIdFor, journalPath, provisionBoard, readJournal, type BoardJournal, type BoardOutcome, type PipelineContext } from '../station/pipeline.ts';
 import type { AuditEntry, AuditLog, DeviceRecord, DeviceRegistry, DeviceStatus } from '../station/records.ts';
-import { boardsPerTest, type TestBoard } from './session-fixtures.ts';
+import { type TestBoard, boardsPerTest, connectWatched } from './session-fixtures.ts';
 
 // ---- small in-memory stores implementing the station's interfaces ------------------------
 
@@ -121,24 +121,15 @@ async function station(over: Partial<PipelineContext> = {}): Promise<Station> {
     bootCheck: async (url) => chipVerdict((boards.get(url) as TestBoard).chip),
     onProgress: (line) => st.progress.push(line),
     // A USB-powered board that loses power takes its USB bridge with it: the port vanishes
-    // at once instead of the host waiting out a command timeout (as encrypt-faults does).
-    connect: async (url) => connectWatched(boards.get(url) as TestBoard, st),
+    // at once instead of the host waiting out a command timeout (connectWatched).
+    connect: async (url) => connectAndArm(boards.get(url) as TestBoard, st),
     ...over,
   };
   return st;
 }
 
-async function connectWatched(b: TestBoard, st: Station): Promise<BoardSession> {
-  const transport = b.transport();
-  const session = await openBoardSession(transport, { connectAttempts: 2 });
-  const timer = setInterval(() => {
-    if (b.chip.state === 'dead') void transport.close();
-  }, 2);
-  const close = session.close.bind(session);
-  session.close = async () => {
-    clearInterval(timer);
-    await close();
-  };
+async function connectAndArm(b: TestBoard, st: Station): Promise<BoardSession> {
+  const session = await connectWatched(b);
   if (st.armNext) {
     b.chip.injectPowerLoss(st.armNext);
     st.armNext = undefined;
@@ -427,7 +418,7 @@ describe('fault matrix: power lost anywhere, a re-run finishes the board', () =>
     });
     let rxAtConnect = 0;
     refStation.ctx.connect = async (url) => {
-      const s = await connectWatched(boards.get(url) as TestBoard, refStation);
+      const s = await connectAndArm(boards.get(url) as TestBoard, refStation);
       rxAtConnect = ref.chip.wireStats().hostToChip;
       const write = s.writeReg.bind(s);
       s.writeReg = (a, v) => {

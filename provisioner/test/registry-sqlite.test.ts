@@ -1,10 +1,10 @@
 // The SQLite device registry: round trip, durability across reopen, ordered once-only
 // migrations, refusal of a newer schema, uniqueness of device id and MAC.
+import { deviceRecord } from './device-record.ts';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DeviceRecord } from '../station/records.ts';
 import { migrations, type Migration } from '../station/registry-migrations.ts';
 import { LATEST_SCHEMA_VERSION, RegistryError, normalizeMac, openRegistry } from '../station/registry-sqlite.ts';
 
@@ -12,33 +12,13 @@ function tempPath(): string {
   return join(mkdtempSync(join(tmpdir(), 'espfleet-registry-')), 'registry.sqlite');
 }
 
-function record(over: Partial<DeviceRecord> = {}): DeviceRecord {
-  return {
-    deviceId: 'esp32_123456',
-    mac: '24:0a:c4:12:34:56',
-    chipRevision: 'v3.0',
-    certSerial: '01ab',
-    certFingerprintSha256: 'ff'.repeat(32),
-    certNotAfter: '2027-11-23T00:00:00.000Z',
-    firmwareVersion: '1.4.2',
-    encryptionMode: 'development',
-    keystoreRef: 'factory-keys.json#esp32_123456',
-    station: 'line1',
-    operator: 'alice',
-    status: 'provisioned',
-    reason: null,
-    createdAt: '2026-11-23T10:00:00.000Z',
-    updatedAt: '2026-11-23T10:05:00.000Z',
-    ...over,
-  };
-}
 
 describe('SqliteRegistry', () => {
   it('round-trips records and finds them by id and by MAC in any notation', async () => {
     const path = tempPath();
     const reg = await openRegistry(path);
-    const a = record();
-    const b = record({ deviceId: 'esp32_ABCDEF', mac: '24:0a:c4:ab:cd:ef', status: 'failed', reason: 'flash verify failed', certSerial: null, certNotAfter: null });
+    const a = deviceRecord();
+    const b = deviceRecord({ deviceId: 'esp32_ABCDEF', mac: '24:0a:c4:ab:cd:ef', status: 'failed', reason: 'flash verify failed', certSerial: null, certNotAfter: null });
     await reg.upsert(a);
     await reg.upsert(b);
     expect(await reg.get('esp32_123456')).toEqual(a);
@@ -55,11 +35,11 @@ describe('SqliteRegistry', () => {
   it('upsert replaces by device id and is on disk when it resolves (reopen)', async () => {
     const path = tempPath();
     const reg = await openRegistry(path);
-    await reg.upsert(record({ status: 'provisioning', firmwareVersion: null }));
-    await reg.upsert(record({ status: 'provisioned' }));
+    await reg.upsert(deviceRecord({ status: 'provisioning', firmwareVersion: null }));
+    await reg.upsert(deviceRecord({ status: 'provisioned' }));
     // No close: every write is already durable.
     const again = await openRegistry(path, { readOnly: true });
-    expect(await again.list()).toEqual([record({ status: 'provisioned' })]);
+    expect(await again.list()).toEqual([deviceRecord({ status: 'provisioned' })]);
     await again.close();
     await reg.close();
     // The atomic write leaves no temp files behind.
@@ -68,10 +48,10 @@ describe('SqliteRegistry', () => {
 
   it('refuses a second device id for the same MAC and malformed records', async () => {
     const reg = await openRegistry(tempPath());
-    await reg.upsert(record());
-    await expect(reg.upsert(record({ deviceId: 'other' }))).rejects.toMatchObject({ code: 'station.registry.conflict' });
-    await expect(reg.upsert(record({ deviceId: 'x', mac: '24:0A:C4:00:00:01' }))).rejects.toMatchObject({ code: 'station.registry.bad_record' });
-    await expect(reg.upsert(record({ status: 'done' as never }))).rejects.toThrow(/status must be one of/);
+    await reg.upsert(deviceRecord());
+    await expect(reg.upsert(deviceRecord({ deviceId: 'other' }))).rejects.toMatchObject({ code: 'station.registry.conflict' });
+    await expect(reg.upsert(deviceRecord({ deviceId: 'x', mac: '24:0A:C4:00:00:01' }))).rejects.toMatchObject({ code: 'station.registry.bad_record' });
+    await expect(reg.upsert(deviceRecord({ status: 'done' as never }))).rejects.toThrow(/status must be one of/);
     await reg.close();
   });
 
@@ -81,21 +61,21 @@ describe('SqliteRegistry', () => {
     expect(existsSync(path)).toBe(false);
     await (await openRegistry(path)).close();
     const ro = await openRegistry(path, { readOnly: true });
-    await expect(ro.upsert(record())).rejects.toMatchObject({ code: 'station.registry.read_only' });
+    await expect(ro.upsert(deviceRecord())).rejects.toMatchObject({ code: 'station.registry.read_only' });
     await ro.close();
   });
 
   it('a failed write leaves memory equal to the file', async () => {
     const path = tempPath();
     const reg = await openRegistry(path);
-    await reg.upsert(record());
+    await reg.upsert(deviceRecord());
     // A non-empty directory where the file was: the atomic rename fails, even for root.
     rmSync(path);
     mkdirSync(path);
     writeFileSync(join(path, 'x'), 'x');
-    await expect(reg.upsert(record({ status: 'revoked' }))).rejects.toMatchObject({ code: 'io.write_failed' });
-    await expect(reg.upsert(record({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01' }))).rejects.toMatchObject({ code: 'io.write_failed' });
-    expect(await reg.list()).toEqual([record()]);
+    await expect(reg.upsert(deviceRecord({ status: 'revoked' }))).rejects.toMatchObject({ code: 'io.write_failed' });
+    await expect(reg.upsert(deviceRecord({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01' }))).rejects.toMatchObject({ code: 'io.write_failed' });
+    expect(await reg.list()).toEqual([deviceRecord()]);
     await reg.close();
   });
 
@@ -122,7 +102,7 @@ describe('registry migrations', () => {
     const path = tempPath();
     const v1 = await openRegistry(path, { migrations: migrations.slice(0, 1) });
     expect(v1.schemaVersion()).toBe(1);
-    await v1.upsert(record());
+    await v1.upsert(deviceRecord());
     await v1.close();
 
     const ran: number[] = [];
@@ -131,7 +111,7 @@ describe('registry migrations', () => {
     expect(ran).toEqual([2]);
     expect(v2.schemaVersion()).toBe(2);
     expect(v2.appliedMigrations().map((m) => m.version)).toEqual([1, 2]);
-    expect(await v2.get('esp32_123456')).toEqual(record());
+    expect(await v2.get('esp32_123456')).toEqual(deviceRecord());
     await v2.close();
 
     // Reopening runs nothing: each migration is applied once (v1 would fail a second time).

@@ -1,6 +1,7 @@
 // Virtual boards for the board-session and CLI tests: in-process (`sim://` through the
 // transport registry) and over RFC 2217, with the chip's state open to inspection.
 import { afterEach } from 'vitest';
+import { openBoardSession, type BoardSession } from '../session/index.ts';
 import { Rfc2217Server, SimTransport, VirtualEsp32, registerSimBoard, type VirtualEsp32Options } from '../../hil-tests/virtual-esp32/index.ts';
 
 let counter = 0;
@@ -69,4 +70,23 @@ export function differingSectors(a: Uint8Array, b: Uint8Array): number {
     if (x.length !== y.length || !x.every((v, i) => v === y[i])) n++;
   }
   return n;
+}
+
+/**
+ * A session on the board whose wire is cut the moment the chip loses power, as a
+ * USB-powered board takes its USB bridge with it: the port vanishes at once instead of
+ * the host waiting out a command timeout.
+ */
+export async function connectWatched(b: TestBoard): Promise<BoardSession> {
+  const transport = b.transport();
+  const session = await openBoardSession(transport, { connectAttempts: 2 });
+  const timer = setInterval(() => {
+    if (b.chip.state === 'dead') void transport.close();
+  }, 2);
+  const close = session.close.bind(session);
+  session.close = async () => {
+    clearInterval(timer);
+    await close();
+  };
+  return session;
 }

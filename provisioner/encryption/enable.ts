@@ -24,6 +24,7 @@
 // cannot tell; then the escrow record is trusted (documented residual risk: a board whose
 // BLK1 was burned by another tool after our escrow but before our burn).
 import { CertsError, type Keystore } from '../../certs/index.ts';
+import { checkRegionsChip } from '../../firmware-js/flash-plan.ts';
 import { readEfuses, burnEfuses, checkBurn, describeBurn, valueOf, codingScheme, keyBlockWords, blockReadProtected, blockWriteProtected, type EfuseBurnPlan, type EfuseRegisters, type EfuseSnapshot } from '../session/index.ts';
 import type { ChipFacts, RegionResult, WriteProgress, WriteRegion } from '../session/index.ts';
 import { encryptionError } from './errors.ts';
@@ -109,6 +110,8 @@ export async function enableFlashEncryption(board: EncryptionBoard, opts: Enable
   const step = opts.onStep ?? (() => {});
   const facts = await board.chipFacts();
   const mac = facts.mac;
+  // A bundle for another chip is refused before any key is escrowed or eFuse burned.
+  if (opts.regions) checkRegionsChip(opts.regions, facts.chip);
   const snap = await readEfuses(board);
   const scheme = codingScheme(snap);
   if (scheme === 2) {

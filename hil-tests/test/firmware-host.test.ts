@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { espsecure, expectOk } from '../../scripts/lib/oracles.ts';
-import { ManualClock, VirtualEsp32, type Firmware, type FirmwareHost, type StopReason } from '../index.ts';
+import { ManualClock, VirtualEsp32, loadState, saveState, startSimSession, type Firmware, type FirmwareHost, type StopReason } from '../index.ts';
 import { encryptRegions, encryptedChipEfuses, firmwareSet, hardReset, place } from './helpers/firmware-set.ts';
 import { clean, serveBoard, type ServedBoard } from './helpers/served-board.ts';
 import { SYNC_DATA, SlipHost, sleep, words } from './helpers/slip-host.ts';
@@ -100,6 +100,21 @@ function busyFirmware(port: number, log: { ticks: number; stops: StopReason[]; h
     },
   };
 }
+
+describe('firmware host: served boards', () => {
+  it('startSimSession runs the firmware and saves what it wrote to the state file', async () => {
+    const record = Uint8Array.from(randomBytes(256));
+    const statePath = join(mkdtempSync(join(tmpdir(), 'fwhost-state-')), 'board.state');
+    const seed = new VirtualEsp32({ name: 'fwhost-served' });
+    place(seed, firmwareSet({ version: '1.0.0' }));
+    saveState(seed, statePath);
+    const session = await startSimSession({ listen: '127.0.0.1:0', statePath, create: {}, firmware: recordWriter(record), saveDelayMs: 1 });
+    for (let i = 0; i < 100 && session.chip.state !== 'app'; i++) await sleep(2);
+    expect(session.chip.bootLog()).toContain('record written (encrypted=false)');
+    await session.stop();
+    expect(Buffer.from(loadState(statePath).flash.read(DATA_AT, record.length)).equals(record)).toBe(true);
+  });
+});
 
 describe('firmware host: stop', () => {
   async function withPeer(): Promise<{ port: number; sockets: Socket[]; closed: () => number; close: () => Promise<void> }> {

@@ -15,7 +15,7 @@ import { ResetCircuit, type Signals } from './reset-circuit.ts';
 import { PowerFault } from './power-fault.ts';
 import { appFlash, cpuFlashView, flashEncryptionEnabled, flashEncryptor } from './boot/flash-view.ts';
 import { runBootSequence, type BootReport } from './boot/boot-sequence.ts';
-import type { Clock, Firmware, Network, StopReason } from './firmware-host.ts';
+import type { Clock, Firmware, FirmwareFlash, Network, StopReason } from './firmware-host.ts';
 import { FirmwareSession } from './firmware-session.ts';
 import { hostNetwork, systemClock } from './host-defaults.ts';
 
@@ -237,7 +237,7 @@ export class VirtualEsp32 {
     const session = new FirmwareSession({
       slot: report.slot,
       mac: this.options.mac.slice(),
-      flash: appFlash(this.flash, this.efuse),
+      flash: this.committingFlash(appFlash(this.flash, this.efuse)),
       clock: this.clock,
       network: this.network,
       print: (t) => this.print(t),
@@ -246,6 +246,18 @@ export class VirtualEsp32 {
     });
     this.running = session;
     session.guard(() => firmware.start(session));
+  }
+
+  /** App flash writes count as commits too, so a served board saves what its firmware wrote. */
+  private committingFlash(flash: FirmwareFlash): FirmwareFlash {
+    const committed = (what: string) => this.commitListeners.forEach((l) => l(what));
+    return {
+      ...flash,
+      read: (o, l) => flash.read(o, l),
+      write: (o, d) => (flash.write(o, d), committed('APP_FLASH_WRITE')),
+      writeRaw: (o, d) => (flash.writeRaw(o, d), committed('APP_FLASH_WRITE')),
+      erase: (o, l) => (flash.erase(o, l), committed('APP_FLASH_ERASE')),
+    };
   }
 
   // ---- firmware and faults -----------------------------------------------------------

@@ -35,6 +35,7 @@ export class VirtualEsp32 {
   private readonly clock: Clock;
   private readonly network: Network;
   private readonly faultListeners = new Set<Listener<Error>>();
+  private readonly unplugListeners = new Set<() => void>();
   /** Internal errors of the double (a bug, not a chip behaviour), in order. */
   readonly faults: Error[] = [];
   private readonly bus: RegisterBus;
@@ -175,6 +176,18 @@ export class VirtualEsp32 {
   powerOff(): void {
     this.stopRunning('power-off');
     this._state = 'off';
+  }
+
+  /** The USB cable is pulled: the board loses power and its serial port disappears. */
+  unplug(): void {
+    this.powerOff();
+    this.unplugListeners.forEach((l) => l());
+  }
+
+  /** Fires when the cable is pulled (the in-process transport reports a vanished port). */
+  onUnplug(listener: () => void): () => void {
+    this.unplugListeners.add(listener);
+    return () => this.unplugListeners.delete(listener);
   }
 
   /** Resolves when queued commands are processed (for tests and state saving). */

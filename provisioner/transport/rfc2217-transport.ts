@@ -2,7 +2,7 @@
 // plus baud rate and DTR/RTS carried as Telnet COM-PORT-OPTION commands, so a
 // remote rig can reset a board exactly as a local USB bridge would.
 import { Socket, connect } from 'node:net';
-import { TransportError, transportClosed } from './errors.ts';
+import { TransportError, transportClosed, transportNotOpen, transportVanished } from './errors.ts';
 import { ListenerSet } from './listeners.ts';
 import {
   COM_PORT,
@@ -26,14 +26,20 @@ const CONNECT_TIMEOUT_MS = 5000;
 /** Options we agree to in both directions; everything else is refused. */
 const ACCEPTED = new Set<number>([OPTION.BINARY, OPTION.SGA, OPTION.COM_PORT]);
 
+interface PendingAck {
+  done(): void;
+  fail(e: Error): void;
+}
+
 export class Rfc2217Transport implements Transport {
   readonly info: TransportInfo;
   private socket: Socket | undefined;
+  private opened = false;
   private closed = false;
-  private readonly parser = new TelnetParser();
+  private parser = new TelnetParser();
   private readonly dataListeners = new ListenerSet<Uint8Array>();
   private readonly closeListeners = new ListenerSet<Error | undefined>();
-  private readonly pendingAcks = new Map<number, Array<() => void>>();
+  private readonly pendingAcks = new Map<number, PendingAck[]>();
   private writeChain: Promise<void> = Promise.resolve();
 
   constructor(url: string) {
@@ -71,9 +77,15 @@ export class Rfc2217Transport implements Transport {
     });
     socket.setNoDelay(true);
     this.socket = socket;
+    // Each open is a new session (reopen after close is allowed).
+    this.opened = true;
+    this.closed = false;
+    this.parser = new TelnetParser();
     socket.on('data', (chunk: Buffer) => this.receive(new Uint8Array(chunk)));
     socket.on('error', () => {}); // 'close' follows and reports
-    socket.on('close', () => this.finish(this.closed ? undefined : new TransportError('transport.vanished', `${this.info.url} closed the connection`)));
+    socket.on('close', () => {
+      if (this.socket === socket) this.finish(this.closed ? undefined : transportVanished(this.info.url, 'the server closed the connection'));
+    });
     socket.write(
       Uint8Array.from([
         ...negotiation(WILL, OPTION.BINARY),
@@ -86,10 +98,10 @@ export class Rfc2217Transport implements Transport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.socket) return;
     this.closed = true;
-    this.socket?.end();
-    this.socket?.destroy();
+    this.socket.end();
+    this.socket.destroy();
     this.finish(undefined);
   }
 
@@ -108,6 +120,7 @@ export class Rfc2217Transport implements Transport {
     const dtr = subnegotiation(COM_PORT.SET_CONTROL, Uint8Array.of(signals.dtr ? CONTROL.DTR_ON : CONTROL.DTR_OFF));
     const rts = subnegotiation(COM_PORT.SET_CONTROL, Uint8Array.of(signals.rts ? CONTROL.RTS_ON : CONTROL.RTS_OFF));
     const acked = Promise.all([this.awaitAck(COM_PORT.SET_CONTROL), this.awaitAck(COM_PORT.SET_CONTROL)]);
+    acked.catch(() => undefined); // if the send fails, that is the error to report
     await this.send(Uint8Array.from([...dtr, ...rts]));
     await acked;
   }
@@ -127,23 +140,31 @@ export class Rfc2217Transport implements Transport {
 
   private async command(code: number, value: Uint8Array): Promise<void> {
     const acked = this.awaitAck(code);
+    acked.catch(() => undefined); // if the send fails, that is the error to report
     await this.send(subnegotiation(code, value));
     await acked;
   }
 
   private awaitAck(code: number): Promise<void> {
+    if (!this.socket || this.closed) return Promise.reject(this.opened ? transportClosed(this.info.url) : transportNotOpen(this.info.url));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const waiting = this.pendingAcks.get(code);
-        waiting?.splice(waiting.indexOf(done), 1);
+        waiting?.splice(waiting.indexOf(entry), 1);
         reject(new TransportError('transport.no_ack', `${this.info.url} did not acknowledge RFC 2217 command ${code}`, { hint: 'the server may not support RFC 2217 (ser2net needs "telnet(rfc2217)")' }));
       }, ACK_TIMEOUT_MS);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
+      const entry: PendingAck = {
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        fail: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       const waiting = this.pendingAcks.get(code) ?? [];
-      waiting.push(done);
+      waiting.push(entry);
       this.pendingAcks.set(code, waiting);
     });
   }
@@ -153,7 +174,7 @@ export class Rfc2217Transport implements Transport {
       () =>
         new Promise<void>((resolve, reject) => {
           const socket = this.socket;
-          if (this.closed || !socket) return reject(transportClosed(this.info.url));
+          if (this.closed || !socket) return reject(this.opened ? transportClosed(this.info.url) : transportNotOpen(this.info.url));
           socket.write(bytes, (e) => (e ? reject(new TransportError('transport.write_failed', `write to ${this.info.url} failed: ${e.message}`, { cause: e })) : resolve()));
         }),
     );
@@ -162,12 +183,13 @@ export class Rfc2217Transport implements Transport {
   }
 
   private receive(chunk: Uint8Array): void {
+    if (this.closed) return; // nothing is delivered after close
     for (const event of this.parser.feed(chunk)) {
       if (event.kind === 'data') this.dataListeners.emit(event.bytes);
       else if (event.kind === 'negotiate') this.answerNegotiation(event.verb, event.option);
       else if (event.option === OPTION.COM_PORT) {
         const code = (event.payload[0] ?? 0) - SERVER_REPLY_OFFSET;
-        this.pendingAcks.get(code)?.shift()?.();
+        this.pendingAcks.get(code)?.shift()?.done();
       }
     }
   }
@@ -183,7 +205,8 @@ export class Rfc2217Transport implements Transport {
     if (this.socket === undefined && this.closed) return;
     this.socket = undefined;
     this.closed = true;
-    for (const waiting of this.pendingAcks.values()) waiting.length = 0;
+    // A command waiting for its acknowledgement fails now, not at its timeout.
+    for (const waiting of this.pendingAcks.values()) waiting.splice(0).forEach((w) => w.fail(transportClosed(this.info.url)));
     this.closeListeners.emit(reason);
     this.closeListeners.clear();
   }

@@ -62,3 +62,10 @@ export const MSG = {
   loadFailed: (path: string) => `failed to load ${path}`,
   notReproduced: (what: string) => `[${what}] is not reproduced by the engine double`,
 } as const;
+
+/** User errors of the hosts around the engine (`agent check`, `agent run`): missing files and the like. */
+export class MjsHostError extends EspfleetError {
+  constructor(code: `mjs.${string}`, message: string, details?: ErrorDetails) {
+    super(code, message, details);
+  }
+}

@@ -14,9 +14,10 @@ export interface FfiSignature {
 /**
  * A host function behind an ffi name. Arguments arrive converted: int/double/float as
  * numbers, bool as boolean, `char *` as a byte string (or null), callbacks as the mJS
- * function value, userdata and `void *` as they were passed.
+ * function value, userdata and `void *` as they were passed. A `void *` result may be any
+ * host data: mJS sees it as an opaque foreign pointer.
  */
-export type FfiHostFn = (...args: Value[]) => Value | void;
+export type FfiHostFn = (...args: Value[]) => unknown;
 export type FfiTable = Record<string, FfiHostFn>;
 
 function parseType(text: string): FfiType | undefined {
@@ -87,7 +88,7 @@ function convertArg(t: FfiType, v: Value): Value {
   }
 }
 
-function convertResult(t: FfiType, v: Value | void, name: string): Value {
+function convertResult(t: FfiType, v: unknown, name: string): Value {
   switch (t) {
     case 'void':
       return undefined;
@@ -101,7 +102,8 @@ function convertResult(t: FfiType, v: Value | void, name: string): Value {
     case 'char*':
       return typeof v === 'string' ? v : null;
     default:
-      return v === undefined || v === null || v instanceof MjsForeign ? (v ?? null) : new MjsForeign(`${name}()`, undefined, v);
+      if (v === undefined || v === null) return null;
+      return v instanceof MjsForeign ? v : new MjsForeign(`${name}()`, undefined, v);
   }
 }
 

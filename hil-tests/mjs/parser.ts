@@ -41,9 +41,13 @@ class Parser extends ExprParser {
     return { k: 'block', line, body };
   }
 
-  // [U] Semicolons are optional after a statement, as the double reads mJS's parser.
+  // [U] A statement ends at `;`, a line break, `}` or the end of the file (ASI-like);
+  // not measured. Two statements on one line need the `;` (so `const x = 1` is refused).
   private end(): void {
-    this.eat(';');
+    if (this.eat(';') || this.is('}') || this.tok.t === 'eof') return;
+    const prev = this.toks[this.pos - 1];
+    if (prev && prev.line < this.tok.line) return;
+    throw this.unexpected();
   }
 
   private parseStatement(): Stmt {

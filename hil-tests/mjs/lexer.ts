@@ -19,6 +19,10 @@ const PUNCT = [
   '{', '}', '(', ')', '[', ']', ';', ',', '.', '?', ':', '~', '!', '+', '-', '*', '/', '%', '<', '>', '=', '&', '|', '^',
 ];
 
+/** Punctuators by first character, longest first. */
+const PUNCT_BY_CHAR = new Map<string, string[]>();
+for (const p of PUNCT) PUNCT_BY_CHAR.set(p[0] as string, [...(PUNCT_BY_CHAR.get(p[0] as string) ?? []), p]);
+
 const isDigit = (c: number) => c >= 48 && c <= 57;
 const isIdStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36;
 const isHex = (c: number) => isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
@@ -68,7 +72,7 @@ export function tokenize(src: string): Token[] {
       i = end;
       continue;
     }
-    const p = PUNCT.find((q) => src.startsWith(q, i));
+    const p = PUNCT_BY_CHAR.get(src[i] as string)?.find((q) => src.startsWith(q, i));
     if (!p) throw parseError(line); // backtick, '#', '@', non-ASCII outside strings
     out.push({ t: 'p', s: p, n: 0, line });
     i += p.length;

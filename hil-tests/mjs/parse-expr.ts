@@ -13,7 +13,7 @@ const BINARY_PREC: Record<string, number> = {
   '<': 7, '>': 7, '<=': 7, '>=': 7, '<<': 8, '>>': 8, '>>>': 8, '+': 9, '-': 9, '*': 10, '/': 10, '%': 10,
 };
 const ASSIGN_OPS = new Set(['=', '+=', '-=', '*=', '/=', '%=', '<<=', '>>=', '>>>=', '&=', '|=', '^=']);
-const MAX_DEPTH = 200;
+export const MAX_DEPTH = 200;
 
 export interface ParseOptions {
   /** When set, `==`/`!=` are reported here and read as `===`/`!==` (for `agent check`). */
@@ -22,7 +22,7 @@ export interface ParseOptions {
 
 export abstract class ExprParser {
   protected pos = 0;
-  private depth = 0;
+  protected depth = 0;
 
   constructor(
     protected readonly toks: Token[],
@@ -156,7 +156,9 @@ export abstract class ExprParser {
 
   private parsePostfix(): Expr {
     let e = this.parsePrimary();
-    for (;;) {
+    // Evaluating a chain recurses once per link, so it is bounded like nesting.
+    for (let links = 0; ; links++) {
+      if (links > MAX_DEPTH) throw parseError(this.tok.line);
       const t = this.tok;
       if (this.eat('.')) {
         const name = this.tok;

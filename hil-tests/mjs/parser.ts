@@ -3,7 +3,8 @@
 import type { Program, Stmt } from './ast.ts';
 import { MjsError, MjsThrow } from './errors.ts';
 import { tokenize } from './lexer.ts';
-import { ExprParser, type ParseOptions } from './parse-expr.ts';
+import { parseError } from './lexer.ts';
+import { ExprParser, MAX_DEPTH, type ParseOptions } from './parse-expr.ts';
 
 export type ParseResult = { ok: true; program: Program } | { ok: false; error: MjsError };
 
@@ -51,6 +52,15 @@ class Parser extends ExprParser {
   }
 
   private parseStatement(): Stmt {
+    if (++this.depth > MAX_DEPTH) throw parseError(this.tok.line);
+    try {
+      return this.parseStatementInner();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseStatementInner(): Stmt {
     const t = this.tok;
     const line = t.line;
     if (this.eat(';')) return { k: 'empty', line };

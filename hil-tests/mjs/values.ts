@@ -83,6 +83,8 @@ export function binaryToBytes(s: string): Uint8Array {
 }
 
 /** An mJS byte string shown as text (UTF-8 decoded; invalid bytes become U+FFFD). */
+const decoder = new TextDecoder();
+
 export function binaryToText(s: string): string {
-  return new TextDecoder().decode(binaryToBytes(s));
+  return decoder.decode(binaryToBytes(s));
 }

@@ -4,6 +4,7 @@ import { installBuiltins } from './builtins.ts';
 import { MjsThrow, MSG, type MjsErrorInfo } from './errors.ts';
 import { LIBM_FFI, type FfiHostFn, type FfiTable } from './ffi.ts';
 import { Interpreter } from './interpreter.ts';
+import type { Program } from './ast.ts';
 import { parseProgram } from './parser.ts';
 import { binaryToBytes, binaryToText, bytesToBinary, textToBytes, type Value } from './values.ts';
 
@@ -43,6 +44,23 @@ export interface MjsEngine {
   memoryUsed(): number;
 }
 
+// Trees are immutable, so engines running the same source (a fleet of doubles running one
+// agent) share one parse: most of an instance's host memory would otherwise be its AST.
+const PARSE_CACHE_SIZE = 64;
+const parseCache = new Map<string, { program?: Program; message?: string; line?: number }>();
+
+function parseShared(src: string, file: string): Program {
+  let hit = parseCache.get(src);
+  if (!hit) {
+    const r = parseProgram(src, file);
+    hit = r.ok ? { program: r.program } : { message: r.error.message, line: r.error.line };
+    if (parseCache.size >= PARSE_CACHE_SIZE) parseCache.delete(parseCache.keys().next().value as string);
+    parseCache.set(src, hit);
+  }
+  if (!hit.program) throw new MjsThrow(hit.message as string, file, hit.line ?? 0);
+  return hit.program;
+}
+
 export const DEFAULT_LIMITS = { stepBudget: 1_000_000, memoryBudget: 512 * 1024, stackDepth: 64 } as const;
 
 export function createMjsEngine(opts: MjsEngineOptions = {}): MjsEngine {
@@ -55,15 +73,14 @@ export function createMjsEngine(opts: MjsEngineOptions = {}): MjsEngine {
   const print = opts.print ?? (() => undefined);
 
   const runIn = (src: string, file: string): void => {
-    const parsed = parseProgram(src, file);
-    if (!parsed.ok) throw new MjsThrow(parsed.error.message, file, parsed.error.line);
+    const program = parseShared(src, file);
     interp.alloc(src.length * 2); // the code itself
     const saved = { scopes: interp.scopes, file: interp.file, self: interp.self };
     interp.scopes = [interp.global.props];
     interp.file = file;
     interp.self = undefined;
     try {
-      interp.execBlock(parsed.program.body, false);
+      interp.execBlock(program.body, false);
     } catch (e) {
       throw interp.stamp(e);
     } finally {

@@ -1,96 +1,25 @@
-// The evaluator of the mJS double (mjs-engine.md, mongoose-os.md §5.3). Scope is a stack
-// of active frames: a call pushes its frame on top of its caller's, so a nested function
+// The evaluator of the mJS double (mjs-engine.md, mongoose-os.md §5.3): statements,
+// expressions and calls over the active-frame scope of `Frames`, so a nested function
 // sees the caller's locals only while that call runs, and a returned closure does not.
 import type { Expr, Stmt } from './ast.ts';
-import { fail, MjsThrow, MSG } from './errors.ts';
-import { liveBytes, SIZE } from './memory.ts';
+import { fail, MSG } from './errors.ts';
+import { Frames } from './frames.ts';
+import { SIZE } from './memory.ts';
 import { getMember, makeMembers, setMember, toKey } from './members.ts';
 import { binaryOp, unaryOp } from './operators.ts';
 import { MjsArray, MjsForeign, MjsFunction, MjsObject, truthy, type Value } from './values.ts';
 
-export interface Limits {
-  stepBudget: number;
-  memoryBudget: number;
-  stackDepth: number;
-}
+export type { Limits } from './frames.ts';
 
 const NORMAL = 0;
 const BREAK = 1;
 const CONTINUE = 2;
 const RETURN = 3;
 
-export class Interpreter {
-  readonly global = new MjsObject();
-  scopes: Array<Map<string, Value>> = [this.global.props];
-  self: Value = undefined;
-  file = '';
-  line = 0;
-  steps = 0;
-  depth = 0;
-  allocated = 0;
-  private nextCollect: number;
+export class Interpreter extends Frames {
   private retVal: Value = undefined;
-  readonly members = makeMembers((n) => this.alloc(n));
-
-  constructor(readonly limits: Limits) {
-    this.nextCollect = limits.memoryBudget;
-  }
-
-  step(): void {
-    if (++this.steps > this.limits.stepBudget) fail(MSG.stepBudget);
-  }
-
-  alloc(n: number): void {
-    this.allocated += n;
-    if (this.allocated <= this.nextCollect) return;
-    const live = this.live() + n;
-    if (live > this.limits.memoryBudget) fail(MSG.memoryBudget);
-    this.allocated = live;
-    this.nextCollect = Math.max(this.limits.memoryBudget, live + this.limits.memoryBudget / 2);
-  }
-
-  /** Reachable bytes from the globals and every active frame. */
-  live(): number {
-    const roots: Value[] = [this.global, this.self];
-    for (const s of this.scopes) for (const v of s.values()) roots.push(v);
-    return liveBytes(roots);
-  }
-
-  collect(): void {
-    this.allocated = this.live();
-    this.nextCollect = Math.max(this.limits.memoryBudget, this.allocated + this.limits.memoryBudget / 2);
-  }
-
-  /** Stamps where an error happened before frames unwind past it. */
-  stamp(e: unknown): unknown {
-    if (e instanceof MjsThrow && e.file === '') {
-      e.file = this.file;
-      e.line = this.line;
-    }
-    return e;
-  }
-
-  lookup(name: string): Value {
-    for (let i = this.scopes.length - 1; i >= 0; i--) {
-      const s = this.scopes[i] as Map<string, Value>;
-      if (s.has(name)) return s.get(name);
-    }
-    return fail(MSG.notDefined(name));
-  }
-
-  private assignVar(name: string, v: Value): void {
-    for (let i = this.scopes.length - 1; i >= 0; i--) {
-      const s = this.scopes[i] as Map<string, Value>;
-      if (s.has(name)) return void s.set(name, v);
-    }
-    fail(MSG.notDefined(name)); // [U] assigning an undeclared name
-  }
-
-  private declare(name: string, v: Value): void {
-    const top = this.scopes[this.scopes.length - 1] as Map<string, Value>;
-    if (!top.has(name)) this.alloc(SIZE.prop + name.length);
-    top.set(name, v); // re-declaring is allowed (measured)
-  }
+  readonly allocFn = (n: number): void => this.alloc(n);
+  readonly members = makeMembers(this.allocFn);
 
   /** Runs statements in a fresh block scope; returns the completion code. */
   execBlock(body: Stmt[], ownScope = true): number {
@@ -248,7 +177,7 @@ export class Interpreter {
         const a = this.eval(e.left);
         const b = this.eval(e.right);
         this.line = e.line;
-        return binaryOp(e.op, a, b, (n) => this.alloc(n));
+        return binaryOp(e.op, a, b, this.allocFn);
       }
       case 'logical': {
         const a = this.eval(e.left);
@@ -269,10 +198,11 @@ export class Interpreter {
       case 'call': return this.evalCall(e);
       case 'assign': return this.evalAssign(e);
       case 'update': {
-        const old = this.eval(e.target);
+        const ref = this.ref(e.target);
+        const old = ref.get();
         if (typeof old !== 'number') return fail(MSG.implicit);
         const now = e.op === '++' ? old + 1 : old - 1;
-        this.store(e.target, now);
+        ref.set(now);
         return e.prefix ? now : old;
       }
     }
@@ -296,25 +226,25 @@ export class Interpreter {
   }
 
   private evalAssign(e: Expr & { k: 'assign' }): Value {
+    const ref = this.ref(e.target);
     let v: Value;
     if (e.op === '=') v = this.eval(e.value);
     else {
-      const old = this.eval(e.target);
+      const old = ref.get();
       const rhs = this.eval(e.value);
       this.line = e.line;
-      v = binaryOp(e.op.slice(0, -1), old, rhs, (n) => this.alloc(n));
+      v = binaryOp(e.op.slice(0, -1), old, rhs, this.allocFn);
     }
-    this.store(e.target, v);
+    ref.set(v);
     return v;
   }
 
-  private store(target: Expr, v: Value): void {
-    if (target.k === 'id') return this.assignVar(target.name, v);
-    if (target.k === 'member') return setMember(this.eval(target.obj), target.prop, v, (n) => this.alloc(n));
-    if (target.k === 'index') {
-      const o = this.eval(target.obj);
-      return setMember(o, toKey(this.eval(target.key)), v, (n) => this.alloc(n));
-    }
-    fail(MSG.typeError);
+  /** An assignable place, its object and key evaluated once (`a[i++] += 1`). */
+  private ref(target: Expr): { get: () => Value; set: (v: Value) => void } {
+    if (target.k === 'id') return { get: () => this.lookup(target.name), set: (v) => this.assignVar(target.name, v) };
+    if (target.k !== 'member' && target.k !== 'index') return fail(MSG.typeError);
+    const o = this.eval(target.obj);
+    const key = target.k === 'member' ? target.prop : toKey(this.eval(target.key));
+    return { get: () => getMember(this.members, o, key), set: (v) => setMember(o, key, v, this.allocFn) };
   }
 }

@@ -25,6 +25,7 @@ const SNIPPETS: Array<[string, string, string]> = [
   ['strict equality', 'print(1 === 1, "a" === "a", null === undefined, 1 !== 2)', 'true true false true \n'],
   ['NaN is not equal to itself', 'print(NaN === NaN, isNaN(0/0), isNaN(1))', 'false true false \n'],
   ['compound assignment', 'let x = 10; x -= 3; x *= 2; x /= 7; x %= 3; x <<= 3; x |= 1; print(x)', '17 \n'],
+  ['compound assignment evaluates its place once', 'let a = [0, 0]; let i = 0; a[i++] += 5; a[i]++; print(JSON.stringify(a), i)', '[5,1] 1 \n'],
   ['pre and post increment', 'let i = 1; let a = i++; let b = ++i; let c = i--; print(a, b, c, i)', '1 3 3 2 \n'],
   ['unary minus on a string', 'print(-"1")', err('implicit type conversion is prohibited')],
   ['arithmetic on booleans', 'print(true + 1)', err('implicit type conversion is prohibited')],

@@ -2,10 +2,10 @@
 // back to its file after every write with a durable atomic replace, so a crash leaves
 // either the old or the new registry, never half of one. Implements DeviceRegistry
 // (records.ts); schema changes go through registry-migrations.ts.
-import { macHex } from './device-id.ts';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import initSqlJs, { type Database, type SqlJsStatic, type SqlValue } from 'sql.js';
+import { normalizeMac } from '../../firmware-js/device-id.ts';
 import { EspfleetError } from '../../firmware-js/errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import { LATEST_SCHEMA_VERSION, migrations as knownMigrations, type Migration } from './registry-migrations.ts';
@@ -39,9 +39,7 @@ function loadSqlJs(): Promise<SqlJsStatic> {
 }
 
 /** Lower-case colon-separated form of a MAC in any common notation, or undefined. */
-export function normalizeMac(mac: string): string | undefined {
-  return macHex(mac.trim())?.toLowerCase().match(/../g)?.join(':');
-}
+export { normalizeMac };
 
 export async function openRegistry(path: string, opts: OpenRegistryOptions = {}): Promise<SqliteRegistry> {
   const SQL = await loadSqlJs();

@@ -1,9 +1,12 @@
 // The SQLite device registry: round trip, durability across reopen, ordered once-only
 // migrations, refusal of a newer schema, uniqueness of device id and MAC.
 import { deviceRecord } from './device-record.ts';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { migrations, type Migration } from '../station/registry-migrations.ts';
 import { LATEST_SCHEMA_VERSION, RegistryError, normalizeMac, openRegistry } from '../station/registry-sqlite.ts';
@@ -69,13 +72,17 @@ describe('SqliteRegistry', () => {
     const path = tempPath();
     const reg = await openRegistry(path);
     await reg.upsert(deviceRecord());
-    // A non-empty directory where the file was: the atomic rename fails, even for root.
+    const bytes = readFileSync(path);
+    // A non-empty directory where the file was: neither the re-read before the write nor the atomic rename can succeed, even for root.
     rmSync(path);
     mkdirSync(path);
     writeFileSync(join(path, 'x'), 'x');
-    await expect(reg.upsert(deviceRecord({ status: 'revoked' }))).rejects.toMatchObject({ code: 'io.write_failed' });
-    await expect(reg.upsert(deviceRecord({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01' }))).rejects.toMatchObject({ code: 'io.write_failed' });
+    await expect(reg.upsert(deviceRecord({ status: 'revoked' }))).rejects.toMatchObject({ code: 'station.registry.unreadable' });
+    await expect(reg.upsert(deviceRecord({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01' }))).rejects.toMatchObject({ code: 'station.registry.unreadable' });
+    rmSync(path, { recursive: true });
+    writeFileSync(path, bytes);
     expect(await reg.list()).toEqual([deviceRecord()]);
+    expect(existsSync(`${path}.lock`)).toBe(false);
     await reg.close();
   });
 
@@ -147,5 +154,57 @@ describe('registry migrations', () => {
       code: 'station.registry.migration_failed',
       message: expect.stringMatching(/migration 3 \(broken\) failed/),
     });
+  });
+});
+
+const writer = fileURLToPath(new URL('./registry-writer.ts', import.meta.url));
+const run = promisify(execFile);
+
+describe('SqliteRegistry shared by several processes', () => {
+  it('two processes writing records at once lose none (each write holds the lock and merges)', { timeout: 60_000 }, async () => {
+    const path = tempPath();
+    await (await openRegistry(path)).close();
+    const count = 40;
+    const start = String(Date.now() + 1500);
+    const outs = await Promise.all([1, 2].map((tag) => run(process.execPath, ['--import', 'tsx', writer, path, String(tag), String(count), start], { timeout: 50_000 })));
+    expect(outs.map((o) => o.stdout.trim())).toEqual([`wrote ${count}`, `wrote ${count}`]);
+    const reg = await openRegistry(path, { readOnly: true });
+    const records = await reg.list();
+    expect(records).toHaveLength(2 * count);
+    expect(new Set(records.map((r) => r.mac)).size).toBe(2 * count);
+    await reg.close();
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('an open registry sees records another process wrote, and keeps them when it writes', async () => {
+    const path = tempPath();
+    const a = await openRegistry(path);
+    const b = await openRegistry(path);
+    await a.upsert(deviceRecord());
+    expect(await b.get('esp32_123456')).toEqual(deviceRecord());
+    await b.upsert(deviceRecord({ deviceId: 'esp32_ABCDEF', mac: '24:0a:c4:ab:cd:ef' }));
+    expect((await a.list()).map((r) => r.deviceId)).toEqual(['esp32_123456', 'esp32_ABCDEF']);
+    await expect(b.upsert(deviceRecord({ deviceId: 'esp32_OTHER' }))).rejects.toMatchObject({ code: 'station.registry.conflict' });
+    await a.close();
+    await b.close();
+  });
+
+  it('a live holder of the lock is waited for, then named; a dead one is a stale lock and broken', async () => {
+    const path = tempPath();
+    const reg = await openRegistry(path, { lockTimeoutMs: 300 });
+    // A live process on this host: the test runner's parent.
+    const live = { pid: process.ppid, host: hostname(), command: 'espfleet provision --station line1.toml', startedAt: '2026-12-01T08:00:00.000Z' };
+    writeFileSync(`${path}.lock`, JSON.stringify(live));
+    const err = await reg.upsert(deviceRecord()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'station.registry.locked' });
+    expect((err as Error).message).toContain(`locked by pid ${process.ppid} on ${hostname()} (espfleet provision --station line1.toml) since 2026-12-01T08:00:00.000Z`);
+    expect(await reg.list()).toEqual([]);
+    // The same lock left by a process that has exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(`${path}.lock`, JSON.stringify({ ...live, pid: dead }));
+    await reg.upsert(deviceRecord());
+    expect(await reg.list()).toEqual([deviceRecord()]);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    await reg.close();
   });
 });

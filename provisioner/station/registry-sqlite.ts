@@ -11,7 +11,7 @@ import { EspfleetError } from '../../firmware-js/errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import { withFileLock } from './file-lock.ts';
 import { LATEST_SCHEMA_VERSION, migrations as knownMigrations, type Migration } from './registry-migrations.ts';
-import type { DeviceRecord, DeviceRegistry, DeviceStatus, EncryptionModeRecord } from './records.ts';
+import type { AuditAnchor, AuditAnchorStore, DeviceRecord, DeviceRegistry, DeviceStatus, EncryptionModeRecord } from './records.ts';
 
 export class RegistryError extends EspfleetError {}
 
@@ -101,7 +101,7 @@ function loadDatabase(SQL: SqlJsStatic, path: string, readOnly: boolean): { db: 
   return { db, stamp };
 }
 
-export class SqliteRegistry implements DeviceRegistry {
+export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
   private closed = false;
   /** Serialises this process's writes; the file lock serialises them with other processes. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -260,6 +260,25 @@ export class SqliteRegistry implements DeviceRegistry {
     return rows(db, sql, params).map(toRecord);
   }
 
+  async auditAnchor(): Promise<AuditAnchor | undefined> {
+    return anchorIn(this.current());
+  }
+
+  async recordAuditAnchor(anchor: AuditAnchor): Promise<void> {
+    this.usable();
+    if (this.readOnly) throw new RegistryError('station.registry.read_only', `registry ${this.path} was opened read-only`);
+    await this.update((db) => {
+      const now = anchorIn(db);
+      // Two processes anchoring one log may finish out of order: never move back.
+      if (now && now.chain === anchor.chain && now.entries >= anchor.entries) return;
+      db.run(
+        `INSERT INTO audit_anchor (id, chain, entries, last, updated_at) VALUES (1, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET chain = excluded.chain, entries = excluded.entries, last = excluded.last, updated_at = excluded.updated_at`,
+        [anchor.chain, anchor.entries, anchor.last, new Date().toISOString()],
+      );
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -275,6 +294,11 @@ export class SqliteRegistry implements DeviceRegistry {
   private usable(): void {
     if (this.closed) throw new RegistryError('station.registry.closed', `registry ${this.path} is closed`);
   }
+}
+
+function anchorIn(db: Database): AuditAnchor | undefined {
+  const r = rows(db, 'SELECT chain, entries, last FROM audit_anchor WHERE id = 1')[0];
+  return r === undefined ? undefined : { chain: String(r.chain), entries: Number(r.entries), last: String(r.last) };
 }
 
 function findByMacIn(db: Database, mac: string): DeviceRecord | undefined {

@@ -100,12 +100,12 @@ describe('SqliteRegistry', () => {
 });
 
 describe('registry migrations', () => {
-  it('the code knows v1 and v2, in order', () => {
-    expect(migrations.map((m) => m.version)).toEqual([1, 2]);
-    expect(LATEST_SCHEMA_VERSION).toBe(2);
+  it('the code knows v1, v2 and v3, in order', () => {
+    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3]);
+    expect(LATEST_SCHEMA_VERSION).toBe(3);
   });
 
-  it('a v1 file is upgraded to v2 once, keeping its data', async () => {
+  it('a v1 file is upgraded to the latest once, keeping its data', async () => {
     const path = tempPath();
     const v1 = await openRegistry(path, { migrations: migrations.slice(0, 1) });
     expect(v1.schemaVersion()).toBe(1);
@@ -115,16 +115,16 @@ describe('registry migrations', () => {
     const ran: number[] = [];
     const spied: Migration[] = migrations.map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
     const v2 = await openRegistry(path, { migrations: spied });
-    expect(ran).toEqual([2]);
-    expect(v2.schemaVersion()).toBe(2);
-    expect(v2.appliedMigrations().map((m) => m.version)).toEqual([1, 2]);
+    expect(ran).toEqual([2, 3]);
+    expect(v2.schemaVersion()).toBe(3);
+    expect(v2.appliedMigrations().map((m) => m.version)).toEqual([1, 2, 3]);
     expect(await v2.get('esp32_123456')).toEqual(deviceRecord());
     await v2.close();
 
     // Reopening runs nothing: each migration is applied once (v1 would fail a second time).
     const again = await openRegistry(path, { migrations: spied });
-    expect(ran).toEqual([2]);
-    expect(again.appliedMigrations().map((m) => m.version)).toEqual([1, 2]);
+    expect(ran).toEqual([2, 3]);
+    expect(again.appliedMigrations().map((m) => m.version)).toEqual([1, 2, 3]);
     await again.close();
   });
 
@@ -132,27 +132,27 @@ describe('registry migrations', () => {
     const ran: number[] = [];
     const spied: Migration[] = [...migrations].reverse().map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
     const reg = await openRegistry(tempPath(), { migrations: spied });
-    expect(ran).toEqual([1, 2]);
+    expect(ran).toEqual([1, 2, 3]);
     await reg.close();
   });
 
   it('a file from a newer schema is refused and left unchanged', async () => {
     const path = tempPath();
-    const v3: Migration = { version: 3, description: 'future', up: (db) => db.run('CREATE TABLE future (x INTEGER)') };
-    await (await openRegistry(path, { migrations: [...migrations, v3] })).close();
+    const next: Migration = { version: LATEST_SCHEMA_VERSION + 1, description: 'future', up: (db) => db.run('CREATE TABLE future (x INTEGER)') };
+    await (await openRegistry(path, { migrations: [...migrations, next] })).close();
     const before = readdirSync(join(path, '..'));
     const err = await openRegistry(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect(err).toMatchObject({ code: 'station.registry.newer_schema' });
-    expect((err as Error).message).toMatch(/has schema version 3, but this espfleet knows only up to 2/);
+    expect((err as Error).message).toContain(`has schema version ${LATEST_SCHEMA_VERSION + 1}, but this espfleet knows only up to ${LATEST_SCHEMA_VERSION}`);
     expect(readdirSync(join(path, '..'))).toEqual(before);
   });
 
   it('a failing migration rolls back and names the migration', async () => {
-    const bad: Migration = { version: 3, description: 'broken', up: (db) => db.run('CREATE TABLE devices (x)') };
+    const bad: Migration = { version: LATEST_SCHEMA_VERSION + 1, description: 'broken', up: (db) => db.run('CREATE TABLE devices (x)') };
     await expect(openRegistry(tempPath(), { migrations: [...migrations, bad] })).rejects.toMatchObject({
       code: 'station.registry.migration_failed',
-      message: expect.stringMatching(/migration 3 \(broken\) failed/),
+      message: expect.stringContaining(`migration ${LATEST_SCHEMA_VERSION + 1} (broken) failed`),
     });
   });
 });

@@ -4,7 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { AuditLogError, GENESIS_PREV, canonicalJson, headPath, openAuditLog, verifyAuditLog } from '../station/audit-log.ts';
 import { openRegistry } from '../station/registry-sqlite.ts';
 import type { AuditAction } from '../station/records.ts';
@@ -269,5 +272,25 @@ describe('audit log: anchored in the registry', () => {
     await plain.append({ action: 'rollout', actor: 'ops', subject: {} });
     expect(verifyAuditLog(path, { anchor }).problem?.reason).toMatch(/anchors 3 entries; lines after 4 were not anchored/);
     await registry.close();
+  });
+
+  it('two processes appending at once chain one after the other: the log verifies, the anchor is at the end', { timeout: 60_000 }, async () => {
+    const path = tempLog();
+    const registryPath = join(path, '..', 'registry.sqlite');
+    await (await openRegistry(registryPath)).close();
+    const writer = fileURLToPath(new URL('./audit-writer.ts', import.meta.url));
+    const start = String(Date.now() + 1500);
+    const count = 30;
+    const outs = await Promise.all(
+      ['alice', 'bob'].map((actor) => promisify(execFile)(process.execPath, ['--import', 'tsx', writer, path, registryPath, actor, String(count), start], { timeout: 50_000 })),
+    );
+    expect(outs.map((o) => o.stdout.trim())).toEqual([`appended ${count}`, `appended ${count}`]);
+    const registry = await openRegistry(registryPath, { readOnly: true });
+    const anchor = await registry.auditAnchor();
+    await registry.close();
+    expect(anchor?.entries).toBe(2 * count);
+    expect(verifyAuditLog(path, { anchor: anchor! })).toEqual({ ok: true, entries: 2 * count });
+    const actors = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).actor as string);
+    expect(actors.filter((a) => a === 'alice')).toHaveLength(count);
   });
 });

@@ -173,7 +173,7 @@ describe('espfleet efuse burn leaves flash encryption to encrypt-flash', () => {
     const wrong = board({ mac: '24:0a:c4:00:00:01', efuseBlocks: [[], keyToBlockWords(randomBytes(32))] });
     const w = await espfleet(['efuse', 'burn', '--port', wrong.simUrl, 'FLASH_CRYPT_CNT', '1', allow, ...ksArgs]);
     expect(w.code).toBe(1);
-    expect(w.stderr).toMatch(/BLK1 of 24:0a:c4:00:00:01 does not hold the key escrowed for esp32-240ac4000001.* \[efuse\.key_not_escrowed\]/);
+    expect(w.stderr).toMatch(/BLK1 of 24:0a:c4:00:00:01 does not hold the key escrowed for esp32_000001.* \[efuse\.key_not_escrowed\]/);
     expect(wrong.chip.efuse.programCount).toBe(0);
 
     // BLK1 holds the escrowed key, flash blank: planned and burned, the plan names the escrow (never the key).
@@ -181,9 +181,9 @@ describe('espfleet efuse burn leaves flash encryption to encrypt-flash', () => {
     const planPath = join(dir, `enc-${process.pid}.json`);
     const dry = await espfleet(['efuse', 'burn', '--port', good.simUrl, 'FLASH_CRYPT_CONFIG', '0xf', 'FLASH_CRYPT_CNT', '1', 'RD_DIS', '1', 'WR_DIS', '0x80', allow, ...ksArgs, '--plan-out', planPath]);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toMatch(/^key escrowed for esp32-240ac4000001 in .*: BLK1 reads as the escrowed key$/m);
+    expect(dry.stdout).toMatch(/^key escrowed for esp32_000001 in .*: BLK1 reads as the escrowed key$/m);
     const planText = readFileSync(planPath, 'utf8');
-    expect(JSON.parse(planText)).toMatchObject({ encryptionFuses: true, escrow: { deviceId: 'esp32-240ac4000001', proof: 'BLK1 reads as the escrowed key' } });
+    expect(JSON.parse(planText)).toMatchObject({ encryptionFuses: true, escrow: { deviceId: 'esp32_000001', proof: 'BLK1 reads as the escrowed key' } });
     expect(planText).not.toContain(key.toString('hex'));
     for (const w of keyToBlockWords(key)) expect(planText).not.toContain(w.toString(16).padStart(8, '0'));
     // Burning the plan needs the override again (and the keystore again: a plan file proves nothing).

@@ -1,9 +1,13 @@
-// Crash-safe file replacement: write a temp file, fsync it, rename over the target,
-// fsync the directory. A crash at any point leaves either the old or the new file.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+// The one crash-safe file writer of the project (certs, provisioner and the virtual board use
+// it): write a temp file, fsync it, rename (or link, to never replace) over the target, fsync
+// the directory. A crash at any point leaves either the old or the new file, never half.
+import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { CertsError } from './errors.ts';
+import { EspfleetError } from '../firmware-js/errors.ts';
+
+/** File errors of every layer: `io.*` codes with the path in the message. */
+export class FileError extends EspfleetError {}
 
 /** Fault injection for tests: a hook that throws here behaves like a crash (the temp file stays). */
 export interface DurableWriteHooks {
@@ -11,7 +15,10 @@ export interface DurableWriteHooks {
 }
 
 export interface DurableWriteOptions {
+  /** File mode for the new file, e.g. 0o600 for anything secret. */
   mode?: number;
+  /** Never replace an existing file: fail with `io.exists` instead (link(), so no window). */
+  noClobber?: boolean;
   hooks?: DurableWriteHooks;
 }
 
@@ -33,7 +40,12 @@ export function writeFileDurable(path: string, data: Uint8Array | string, opts: 
   }
   opts.hooks?.beforeRename?.(temp, path);
   try {
-    renameSync(temp, path);
+    if (opts.noClobber) {
+      linkSync(temp, path);
+      rmSync(temp, { force: true });
+    } else {
+      renameSync(temp, path);
+    }
   } catch (e) {
     rmSync(temp, { force: true });
     throw writeError(path, e);
@@ -53,8 +65,11 @@ export function syncDirectory(dir: string): void {
   }
 }
 
-function writeError(path: string, e: unknown): CertsError {
-  return new CertsError('certs.io.write_failed', `cannot write ${path}: ${(e as Error).message}`, {
+function writeError(path: string, e: unknown): FileError {
+  if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+    return new FileError('io.exists', `cannot write ${path}: it already exists`, { hint: 'choose another path, or move the file away first', cause: e });
+  }
+  return new FileError('io.write_failed', `cannot write ${path}: ${(e as Error).message}`, {
     hint: 'check free space and permissions of the directory',
     cause: e,
   });

@@ -1,6 +1,7 @@
 // Saves and loads a virtual ESP32's persistent state (flash, eFuse bits, options) as one file:
 // a small JSON header, then only the flash sectors that are not blank (0xFF).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileDurable } from '../../certs/durable-file.ts';
 import { dirname } from 'node:path';
 import { FLASH_SECTOR } from './targets/esp32.ts';
 import { formatMac } from './chip-identity.ts';
@@ -59,12 +60,10 @@ export function decodeState(file: Uint8Array, extra: VirtualEsp32Options = {}, w
   return new VirtualEsp32({ ...header.options, ...extra, mac: header.options.mac }, { flash, efuse: header.efuse });
 }
 
-/** Writes atomically (temp file + rename) so a crash never leaves half a state file. */
+/** Writes durably (the project's one crash-safe writer), so a crash never leaves half a state file. */
 export function saveState(chip: VirtualEsp32, path: string): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, encodeState(chip));
-  renameSync(tmp, path);
+  writeFileDurable(path, encodeState(chip));
 }
 
 export function loadState(path: string, extra: VirtualEsp32Options = {}): VirtualEsp32 {

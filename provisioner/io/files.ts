@@ -1,11 +1,11 @@
-// File helpers for commands: read with errors that name the path, and durable
-// atomic writes (temp file, fsync, rename, fsync dir) so a failure leaves the old
-// file in place — "nothing lost on failure".
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { EspfleetError } from '../../firmware-js/errors.ts';
+// File helpers for commands: reads with errors that name the path, the project's one
+// durable write (certs/durable-file.ts: a failure leaves the old file in place — "nothing
+// lost on failure"), and the one way to write a secret.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { FileError, writeFileDurable } from '../../certs/durable-file.ts';
 
-export class FileError extends EspfleetError {}
+export { FileError, writeFileDurable };
 
 export function readInputFile(path: string, what = 'file'): Uint8Array {
   try {
@@ -17,39 +17,6 @@ export function readInputFile(path: string, what = 'file'): Uint8Array {
       `cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
       { cause: e },
     );
-  }
-}
-
-export interface AtomicWriteOptions {
-  /** File mode for the new file, e.g. 0o600 for anything secret. */
-  mode?: number;
-}
-
-export function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions & { noClobber?: boolean } = {}): void {
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  try {
-    const fd = openSync(temp, 'wx', opts.mode ?? 0o644);
-    try {
-      let written = 0;
-      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    if (opts.noClobber) {
-      // link() fails with EEXIST instead of replacing: no window in which another file is lost.
-      linkSync(temp, path);
-      rmSync(temp, { force: true });
-    } else {
-      renameSync(temp, path);
-    }
-    syncDirectory(dir);
-  } catch (e) {
-    rmSync(temp, { force: true });
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw secretExists(path, e);
-    throw new FileError('io.write_failed', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -67,29 +34,21 @@ function secretExists(path: string, cause?: unknown): FileError {
 
 /**
  * The one way commands write a secret (a private key, a key file): mode 0600, durable and
- * atomic like writeFileAtomic, and never over an existing file unless `force` — the file
+ * atomic like writeFileDurable, and never over an existing file unless `force` — the file
  * there may be the only copy of a key that certificates or boards depend on.
  */
 export function writeSecretFile(path: string, data: Uint8Array | string, opts: SecretWriteOptions = {}): void {
-  writeFileAtomic(path, data, { mode: 0o600, noClobber: opts.force !== true });
+  try {
+    writeFileDurable(path, data, { mode: 0o600, noClobber: opts.force !== true });
+  } catch (e) {
+    if (e instanceof FileError && e.code === 'io.exists') throw secretExists(path, e);
+    throw e;
+  }
 }
 
 /** Refuses up front, before a key is generated or a CA unlocked, when writeSecretFile would refuse. */
 export function checkSecretTarget(path: string, opts: SecretWriteOptions = {}): void {
   if (opts.force !== true && existsSync(path)) throw secretExists(path);
-}
-
-function syncDirectory(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some filesystems cannot fsync a directory; the rename is still atomic.
-  }
 }
 
 /** A directory's contents: '/'-separated paths relative to the root, sorted. */

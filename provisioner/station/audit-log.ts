@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { EspfleetError } from '../../firmware-js/errors.ts';
-import { writeFileAtomic } from '../io/files.ts';
+import { writeFileDurable } from '../io/files.ts';
 import { withFileLock } from './file-lock.ts';
 import type { AuditAction, AuditAnchor, AuditAnchorStore, AuditEntry, AuditLog } from './records.ts';
 
@@ -104,7 +104,7 @@ export async function openAuditLog(path: string, opts: AuditLogOptions = {}): Pr
 const lockOptions = { what: 'audit log', code: 'station.audit.locked' } as const;
 
 function writeHead(path: string, entries: number, last: string): void {
-  writeFileAtomic(headPath(path), `${canonicalJson({ entries, last })}\n`);
+  writeFileDurable(headPath(path), `${canonicalJson({ entries, last })}\n`);
 }
 
 export class FileAuditLog implements AuditLog {

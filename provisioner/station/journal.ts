@@ -4,7 +4,7 @@
 // private key (DESIGN.md invariant 1): the device key lives only in the run's memory.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/files.ts';
+import { writeFileDurable } from '../io/files.ts';
 import type { EncryptionModeRecord } from './records.ts';
 import { StationError } from './steps/errors.ts';
 
@@ -92,5 +92,5 @@ export function writeJournal(dir: string, journal: BoardJournal): void {
   const text = `${JSON.stringify(journal, null, 2)}\n`;
   if (/PRIVATE KEY/.test(text)) throw new Error(`bug: the journal for ${journal.mac} would contain a private key; not written`);
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(journalPath(dir, journal.mac), text, { mode: 0o600 });
+  writeFileDurable(journalPath(dir, journal.mac), text, { mode: 0o600 });
 }

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import initSqlJs, { type Database, type SqlJsStatic, type SqlValue } from 'sql.js';
 import { normalizeMac } from '../../firmware-js/device-id.ts';
 import { EspfleetError } from '../../firmware-js/errors.ts';
-import { writeFileAtomic } from '../io/files.ts';
+import { writeFileDurable } from '../io/files.ts';
 import { withFileLock } from './file-lock.ts';
 import { LATEST_SCHEMA_VERSION, migrations as knownMigrations, type Migration } from './registry-migrations.ts';
 import type { AuditAnchor, AuditAnchorStore, DeviceRecord, DeviceRegistry, DeviceStatus, EncryptionModeRecord } from './records.ts';
@@ -195,7 +195,7 @@ export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
           try {
             change(work);
             const bytes = work.export();
-            writeFileAtomic(this.path, bytes);
+            writeFileDurable(this.path, bytes);
           } catch (e) {
             work.close();
             if (fresh) this.adopt(fresh);
@@ -287,7 +287,7 @@ export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
 
   /** @internal Writes the open database to the file (the caller holds the lock). */
   persistNow(): void {
-    writeFileAtomic(this.path, this.db.export());
+    writeFileDurable(this.path, this.db.export());
     this.stamp = fileStamp(this.path);
   }
 

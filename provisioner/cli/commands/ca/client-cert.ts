@@ -1,7 +1,7 @@
 // `espfleet ca client-cert`: operator and renewal-service identities (CN role:name).
 import { type Command, Option } from 'commander';
 import { CLIENT_ROLES, issueClientCert, type ClientRole } from '../../../../certs/index.ts';
-import { checkSecretTarget, writeFileAtomic, writeSecretFile } from '../../../io/files.ts';
+import { checkSecretTarget, writeFileDurable, writeSecretFile } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caOptions, describeIssued, printIssued, unlockCa, type CaDirOptions } from './unlock.ts';
@@ -41,7 +41,7 @@ Example:
       const ca = await unlockCa(ctx, opts);
       const c = await issueClientCert(ca, { role: opts.role, name: opts.name, ...(opts.days ? { days: opts.days } : {}) });
       writeSecretFile(opts.outKey, c.privateKeyPem, { force: opts.force === true });
-      writeFileAtomic(opts.outCert, c.chainPem);
+      writeFileDurable(opts.outCert, c.chainPem);
       printIssued(ctx, describeIssued(c, { cn: c.cn, cert: opts.outCert, key: opts.outKey }), opts.json);
     });
 }

@@ -1,7 +1,7 @@
 // `espfleet ca crl`: sign and write a fresh CRL from the issuing CA.
 import type { Command } from 'commander';
 import { buildCrl } from '../../../../certs/index.ts';
-import { writeFileAtomic } from '../../../io/files.ts';
+import { writeFileDurable } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caOptions, unlockCa, type CaDirOptions } from './unlock.ts';
@@ -29,7 +29,7 @@ Example:
     .action(async (opts: Options) => {
       const ca = await unlockCa(ctx, opts);
       const crl = buildCrl(ca, opts.nextUpdateDays ? { nextUpdateDays: opts.nextUpdateDays } : {});
-      writeFileAtomic(opts.out, crl.crlPem);
+      writeFileDurable(opts.out, crl.crlPem);
       const data = {
         out: opts.out,
         crlNumber: crl.crlNumber,

@@ -1,7 +1,7 @@
 // `espfleet ca issue`: a device certificate and key written to files (lab use).
 import type { Command } from 'commander';
 import { issueDeviceCert } from '../../../../certs/index.ts';
-import { checkSecretTarget, writeFileAtomic, writeSecretFile } from '../../../io/files.ts';
+import { checkSecretTarget, writeFileDurable, writeSecretFile } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caOptions, describeIssued, printIssued, unlockCa, type CaDirOptions } from './unlock.ts';
@@ -41,8 +41,8 @@ Example:
       const ca = await unlockCa(ctx, opts);
       const dev = await issueDeviceCert(ca, { cn: opts.cn, ...(opts.days ? { days: opts.days } : {}) });
       writeSecretFile(opts.outKey, dev.privateKeyPem, { force: opts.force === true });
-      writeFileAtomic(opts.outCert, dev.certPem);
-      if (opts.outChain) writeFileAtomic(opts.outChain, dev.chainPem);
+      writeFileDurable(opts.outCert, dev.certPem);
+      if (opts.outChain) writeFileDurable(opts.outChain, dev.chainPem);
       printIssued(ctx, describeIssued(dev, { cn: opts.cn, cert: opts.outCert, key: opts.outKey }), opts.json);
     });
 }

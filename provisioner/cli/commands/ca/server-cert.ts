@@ -1,7 +1,7 @@
 // `espfleet ca server-cert`: the broker's TLS certificate (serverAuth, DNS/IP SANs).
 import type { Command } from 'commander';
 import { issueServerCert } from '../../../../certs/index.ts';
-import { checkSecretTarget, writeFileAtomic, writeSecretFile } from '../../../io/files.ts';
+import { checkSecretTarget, writeFileDurable, writeSecretFile } from '../../../io/files.ts';
 import { collect, intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caOptions, describeIssued, printIssued, unlockCa, type CaDirOptions } from './unlock.ts';
@@ -38,7 +38,7 @@ Example:
       const ca = await unlockCa(ctx, opts);
       const srv = await issueServerCert(ca, { dns: opts.dns ?? [], ip: opts.ip ?? [], ...(opts.days ? { days: opts.days } : {}) });
       writeSecretFile(opts.outKey, srv.privateKeyPem, { force: opts.force === true });
-      writeFileAtomic(opts.outCert, srv.chainPem);
+      writeFileDurable(opts.outCert, srv.chainPem);
       printIssued(ctx, describeIssued(srv, { dns: opts.dns ?? [], ip: opts.ip ?? [], cert: opts.outCert, key: opts.outKey }), opts.json);
     });
 }

@@ -1,7 +1,7 @@
 // `espfleet ca sign-csr`: sign a board's CSR after the policy checks (CN, key, signature).
 import type { Command } from 'commander';
 import { signCsr } from '../../../../certs/index.ts';
-import { readInputFile, writeFileAtomic } from '../../../io/files.ts';
+import { readInputFile, writeFileDurable } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caOptions, describeIssued, printIssued, unlockCa, type CaDirOptions } from './unlock.ts';
@@ -35,7 +35,7 @@ Example:
       const csr = Buffer.from(readInputFile(opts.csr, 'CSR')).toString('utf8');
       const ca = await unlockCa(ctx, opts);
       const cert = await signCsr(ca, csr, { expectCn: opts.expectCn, ...(opts.days ? { days: opts.days } : {}) });
-      writeFileAtomic(opts.out, cert.chainPem);
+      writeFileDurable(opts.out, cert.chainPem);
       printIssued(ctx, describeIssued(cert, { cn: opts.expectCn, cert: opts.out }), opts.json);
     });
 }

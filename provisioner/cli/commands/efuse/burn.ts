@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Keystore } from '../../../../certs/index.ts';
-import { readInputFile, writeFileAtomic } from '../../../io/files.ts';
+import { readInputFile, writeFileDurable } from '../../../io/files.ts';
 import { burnEfuses, checkBurn, describeBurn, expectCurrent, findField, readEfuses, withBoard, type BurnResult, type CheckedBurn } from '../../../session/index.ts';
 import { efuseError } from '../../../session/efuse-errors.ts';
 import { enablesEncryption, encryptionOwnedChanges, hidesFlashKey } from '../../../session/efuse-guard.ts';
@@ -161,7 +161,7 @@ function refuseOwned(checked: CheckedBurn, mac: string, allowed: boolean): void 
 
 function writePlan(ctx: CliContext, path: string, plan: EfusePlanFile): string {
   const abs = resolve(ctx.cwd, path);
-  writeFileAtomic(abs, `${JSON.stringify(plan, null, 2)}\n`);
+  writeFileDurable(abs, `${JSON.stringify(plan, null, 2)}\n`);
   return path;
 }
 

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildLittlefs, openLittlefs } from '../../../../firmware-js/littlefs/index.ts';
-import { readDirectoryTree, writeFileAtomic } from '../../../io/files.ts';
+import { readDirectoryTree, writeFileDurable } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { usageLine } from './image-file.ts';
@@ -36,7 +36,7 @@ Example:
     .action((dir: string, opts: Options) => {
       const tree = readDirectoryTree(resolve(ctx.cwd, dir));
       const image = buildLittlefs({ size: opts.size, blockSize: opts.blockSize, files: tree.files, dirs: tree.dirs });
-      writeFileAtomic(resolve(ctx.cwd, opts.out), image);
+      writeFileDurable(resolve(ctx.cwd, opts.out), image);
       const fs = openLittlefs(image);
       const bytes = tree.files.reduce((n, f) => n + f.data.length, 0);
       if (opts.json) return ctx.json({ out: opts.out, files: tree.files.length, dirs: tree.dirs.length, bytes, ...fs.usage() });

@@ -2,7 +2,7 @@
 // back atomically (temp file, fsync, rename) so a failed change leaves it as it was.
 import { resolve } from 'node:path';
 import { openLittlefs, type LittlefsImage } from '../../../../firmware-js/littlefs/index.ts';
-import { readInputFile, writeFileAtomic } from '../../../io/files.ts';
+import { readInputFile, writeFileDurable } from '../../../io/files.ts';
 import type { CliContext } from '../../context.ts';
 
 export function openImageFile(ctx: CliContext, path: string): LittlefsImage {
@@ -10,7 +10,7 @@ export function openImageFile(ctx: CliContext, path: string): LittlefsImage {
 }
 
 export function saveImageFile(ctx: CliContext, path: string, fs: LittlefsImage): void {
-  writeFileAtomic(resolve(ctx.cwd, path), fs.image());
+  writeFileDurable(resolve(ctx.cwd, path), fs.image());
 }
 
 export function usageLine(fs: LittlefsImage): string {

@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { makeDemoFirmware } from '../../../../firmware-js/testgen/demo-firmware.ts';
-import { readDirectoryTree, writeFileAtomic } from '../../../io/files.ts';
+import { readDirectoryTree, writeFileDurable } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 
@@ -43,7 +43,7 @@ Example:
         ...(opts.appSize === undefined ? {} : { appSize: opts.appSize }),
         ...(fsDir === undefined ? {} : { fsFiles: Object.fromEntries(readDirectoryTree(fsDir).files.map((f) => [f.path, f.data])) }),
       });
-      writeFileAtomic(opts.out, demo.bundle);
+      writeFileDurable(opts.out, demo.bundle);
       if (opts.json) return ctx.json(demo.manifest);
       ctx.out(`wrote ${opts.out}: ${demo.manifest.name} ${demo.manifest.version}, ${demo.bundle.length} bytes`);
       ctx.out(`fs: ${fsDir === undefined ? 'placeholder files' : fsDir}`);

@@ -7,7 +7,7 @@ import {
   encryptFlash,
   padForEncryption,
 } from '../../../../firmware-js/flash-encryption/index.ts';
-import { readInputFile, writeFileAtomic } from '../../../io/files.ts';
+import { readInputFile, writeFileDurable } from '../../../io/files.ts';
 import { intArg, numberArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 
@@ -47,7 +47,7 @@ Example:
         const key = readInputFile(opts.key, 'key file');
         const data = padForEncryption(readInputFile(input, 'input'));
         const run = direction === 'encrypt' ? encryptFlash : decryptFlash;
-        writeFileAtomic(output, run(data, opts.address, key, opts.flashCryptConf));
+        writeFileDurable(output, run(data, opts.address, key, opts.flashCryptConf));
         ctx.note(`${direction}ed ${data.length} bytes for address 0x${opts.address.toString(16)} → ${output}`);
       });
   }

@@ -1,7 +1,7 @@
 // `espfleet fw keygen`: a P-256 firmware-signing key (spec mongoose-os.md §1.5).
 import type { Command } from 'commander';
 import { generateSigningKey, mgosPublicKeyConfig } from '../../../../firmware-js/bundle/index.ts';
-import { checkSecretTarget, writeFileAtomic, writeSecretFile } from '../../../io/files.ts';
+import { checkSecretTarget, writeFileDurable, writeSecretFile } from '../../../io/files.ts';
 import type { CliContext } from '../../context.ts';
 import { resolvePassphrase } from '../../secrets.ts';
 
@@ -45,7 +45,7 @@ Example:
         : await resolvePassphrase(ctx, { what: 'new signing key', envVar: SIGNING_PASSPHRASE_ENV, file: opts.passphraseFile, confirm: true });
       const key = generateSigningKey(passphrase === undefined ? {} : { passphrase });
       writeSecretFile(opts.out, key.privateKeyPem, { force: opts.force === true });
-      if (opts.pub) writeFileAtomic(opts.pub, key.publicKeyPem);
+      if (opts.pub) writeFileDurable(opts.pub, key.publicKeyPem);
       const result = { privateKey: opts.out, publicKey: opts.pub ?? null, encrypted: passphrase !== undefined, updateKey: mgosPublicKeyConfig(key.publicKeyPem) };
       if (opts.json) return ctx.json(result);
       ctx.out(`private key: ${opts.out}${result.encrypted ? ' (encrypted)' : ' (NOT encrypted)'}`);

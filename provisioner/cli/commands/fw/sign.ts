@@ -1,7 +1,7 @@
 // `espfleet fw sign`: add a signature slot to a bundle (spec mongoose-os.md §1.5).
 import type { Command } from 'commander';
 import { loadPrivateKey, readBundle, signBundle } from '../../../../firmware-js/bundle/index.ts';
-import { readInputFile, writeFileAtomic } from '../../../io/files.ts';
+import { readInputFile, writeFileDurable } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { resolvePassphrase } from '../../secrets.ts';
@@ -41,7 +41,7 @@ Example:
         : undefined;
       const signed = signBundle(zip, loadPrivateKey(pem, passphrase), opts.slot);
       const out = opts.out ?? bundlePath;
-      writeFileAtomic(out, signed);
+      writeFileDurable(out, signed);
       ctx.note(`signed ${bundlePath} in slot ${opts.slot} → ${out}`);
     });
 }

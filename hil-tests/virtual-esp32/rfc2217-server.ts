@@ -30,6 +30,8 @@ const SUPPORTED = new Set<number>([OPTION.BINARY, OPTION.SGA, OPTION.COM_PORT]);
 export class Rfc2217Server {
   private server: Server | undefined;
   private client: Socket | undefined;
+  /** Who holds the port and since when, told to a second opener. */
+  private holder = '';
   private unsubscribe: (() => void) | undefined;
   /** Lines as the client asked for them; what reaches the chip may be coalesced (see setControl). */
   private requested = { dtr: false, rts: false };
@@ -69,11 +71,15 @@ export class Rfc2217Server {
   private accept(socket: Socket): void {
     if (this.client) {
       // A serial port has one owner; a second opener is turned away like a busy tty.
-      // Destroy after the goodbye: a half-open socket would keep close() waiting forever.
-      socket.end('port busy\r\n', () => socket.destroy());
+      // The reason goes out as plain text before any Telnet negotiation (as ser2net does);
+      // Rfc2217Transport reports it as transport.busy. Destroy after the goodbye: a
+      // half-open socket would keep close() waiting forever.
+      socket.on('error', () => undefined);
+      socket.end(`port busy: in use by ${this.holder}\r\n`, () => socket.destroy());
       return;
     }
     this.client = socket;
+    this.holder = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} since ${new Date().toISOString()}`;
     socket.setNoDelay(true);
     this.agreed.clear();
     const parser = new TelnetParser();

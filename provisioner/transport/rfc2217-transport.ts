@@ -23,6 +23,7 @@ import type { SerialSignals, Transport, TransportInfo, Unsubscribe } from './tra
 
 const ACK_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 5000;
+const GREETING_TIMEOUT_MS = 1000;
 /** Options we agree to in both directions; everything else is refused. */
 const ACCEPTED = new Set<number>([OPTION.BINARY, OPTION.SGA, OPTION.COM_PORT]);
 
@@ -33,8 +34,12 @@ export class Rfc2217Transport implements Transport {
   private readonly parser = new TelnetParser();
   private readonly dataListeners = new ListenerSet<Uint8Array>();
   private readonly closeListeners = new ListenerSet<Error | undefined>();
-  private readonly pendingAcks = new Map<number, Array<() => void>>();
+  private readonly pendingAcks = new Map<number, Array<{ done: () => void; fail: (e: Error) => void }>>();
   private writeChain: Promise<void> = Promise.resolve();
+  /** Set once the server has sent a Telnet command; until then data is kept as a possible refusal. */
+  private greeted = false;
+  private preamble = new Uint8Array(0);
+  private onGreeting: (() => void) | undefined;
 
   constructor(url: string) {
     const parsed = parseRfc2217Url(url);
@@ -73,7 +78,8 @@ export class Rfc2217Transport implements Transport {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.receive(new Uint8Array(chunk)));
     socket.on('error', () => {}); // 'close' follows and reports
-    socket.on('close', () => this.finish(this.closed ? undefined : new TransportError('transport.vanished', `${this.info.url} closed the connection`)));
+    const greeted = this.awaitGreeting(socket);
+    socket.on('close', () => this.finish(this.closed ? undefined : (this.refusal() ?? new TransportError('transport.vanished', `${this.info.url} closed the connection`))));
     socket.write(
       Uint8Array.from([
         ...negotiation(WILL, OPTION.BINARY),
@@ -83,6 +89,47 @@ export class Rfc2217Transport implements Transport {
         ...negotiation(WILL, OPTION.COM_PORT),
       ]),
     );
+    await greeted;
+  }
+
+  /**
+   * Waits for the server's first Telnet answer, so a server that turns us away (a busy
+   * port: ser2net and the virtual board send a line of text and hang up) fails open()
+   * with its reason instead of a later write failing with EPIPE. A server that stays
+   * silent is given the benefit of the doubt after GREETING_TIMEOUT_MS.
+   */
+  private awaitGreeting(socket: Socket): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(done, GREETING_TIMEOUT_MS);
+      const onClose = () => {
+        clearTimeout(timer);
+        this.onGreeting = undefined;
+        reject(this.refusal() ?? new TransportError('transport.vanished', `${this.info.url} closed the connection before RFC 2217 negotiation`, { hint: 'another client may hold the port; close it and retry' }));
+      };
+      function done(): void {
+        clearTimeout(timer);
+        socket.off('close', onClose);
+        resolve();
+      }
+      this.onGreeting = () => {
+        this.onGreeting = undefined;
+        done();
+      };
+      socket.once('close', onClose);
+    });
+  }
+
+  /** The server's words when it hung up before negotiating: "port busy: in use by …". */
+  private refusal(): TransportError | undefined {
+    if (this.greeted) return undefined;
+    const text = new TextDecoder().decode(this.preamble).replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '').trim().slice(0, 200);
+    if (/busy|in use|already/i.test(text)) {
+      return new TransportError('transport.busy', `${this.info.url} is in use by another client; the server says "${text}"`, {
+        hint: 'wait for the other command to finish or stop it, then run this one again',
+      });
+    }
+    if (text) return new TransportError('transport.vanished', `${this.info.url} closed the connection before RFC 2217 negotiation (server says: ${text})`);
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -108,6 +155,7 @@ export class Rfc2217Transport implements Transport {
     const dtr = subnegotiation(COM_PORT.SET_CONTROL, Uint8Array.of(signals.dtr ? CONTROL.DTR_ON : CONTROL.DTR_OFF));
     const rts = subnegotiation(COM_PORT.SET_CONTROL, Uint8Array.of(signals.rts ? CONTROL.RTS_ON : CONTROL.RTS_OFF));
     const acked = Promise.all([this.awaitAck(COM_PORT.SET_CONTROL), this.awaitAck(COM_PORT.SET_CONTROL)]);
+    acked.catch(() => {}); // if the send fails, that error is the one reported
     await this.send(Uint8Array.from([...dtr, ...rts]));
     await acked;
   }
@@ -127,23 +175,31 @@ export class Rfc2217Transport implements Transport {
 
   private async command(code: number, value: Uint8Array): Promise<void> {
     const acked = this.awaitAck(code);
+    acked.catch(() => {}); // if the send fails, that error is the one reported
     await this.send(subnegotiation(code, value));
     await acked;
   }
 
   private awaitAck(code: number): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (this.closed) return reject(transportClosed(this.info.url));
+      const entry = {
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        fail: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       const timer = setTimeout(() => {
         const waiting = this.pendingAcks.get(code);
-        waiting?.splice(waiting.indexOf(done), 1);
+        waiting?.splice(waiting.indexOf(entry), 1);
         reject(new TransportError('transport.no_ack', `${this.info.url} did not acknowledge RFC 2217 command ${code}`, { hint: 'the server may not support RFC 2217 (ser2net needs "telnet(rfc2217)")' }));
       }, ACK_TIMEOUT_MS);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
       const waiting = this.pendingAcks.get(code) ?? [];
-      waiting.push(done);
+      waiting.push(entry);
       this.pendingAcks.set(code, waiting);
     });
   }
@@ -163,11 +219,17 @@ export class Rfc2217Transport implements Transport {
 
   private receive(chunk: Uint8Array): void {
     for (const event of this.parser.feed(chunk)) {
-      if (event.kind === 'data') this.dataListeners.emit(event.bytes);
-      else if (event.kind === 'negotiate') this.answerNegotiation(event.verb, event.option);
+      if (event.kind !== 'data' && !this.greeted) {
+        this.greeted = true;
+        this.onGreeting?.();
+      }
+      if (event.kind === 'data') {
+        if (!this.greeted && this.preamble.length < 512) this.preamble = Uint8Array.from([...this.preamble, ...event.bytes]);
+        this.dataListeners.emit(event.bytes);
+      } else if (event.kind === 'negotiate') this.answerNegotiation(event.verb, event.option);
       else if (event.option === OPTION.COM_PORT) {
         const code = (event.payload[0] ?? 0) - SERVER_REPLY_OFFSET;
-        this.pendingAcks.get(code)?.shift()?.();
+        this.pendingAcks.get(code)?.shift()?.done();
       }
     }
   }
@@ -183,7 +245,9 @@ export class Rfc2217Transport implements Transport {
     if (this.socket === undefined && this.closed) return;
     this.socket = undefined;
     this.closed = true;
-    for (const waiting of this.pendingAcks.values()) waiting.length = 0;
+    // Commands still waiting fail now with the reason, not later with a stray no_ack.
+    const gone = reason ?? transportClosed(this.info.url);
+    for (const waiting of this.pendingAcks.values()) for (const entry of waiting.splice(0)) entry.fail(gone);
     this.closeListeners.emit(reason);
     this.closeListeners.clear();
   }

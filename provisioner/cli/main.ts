@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { runCli } from './program.ts';
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  endQuietlyWhenOutputCloses();
   return runCli(argv, {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -25,4 +26,20 @@ async function promptHidden(question: string): Promise<string> {
   } finally {
     rl.close();
   }
+}
+
+/**
+ * `espfleet flash --help | head`: once the reader has gone there is no one to tell anything,
+ * so a closed stdout ends the program at once and quietly, as git and esptool do (status 0:
+ * the shell reports the pipeline's last command anyway). A closed stderr is ignored.
+ */
+function endQuietlyWhenOutputCloses(): void {
+  const closed = (e: NodeJS.ErrnoException) => e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED';
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (!closed(e)) throw e;
+    process.exit(0);
+  });
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (!closed(e)) throw e;
+  });
 }

@@ -41,7 +41,6 @@ export async function startSimSession(opts: SimSessionOptions): Promise<SimSessi
   const created = !existsSync(opts.statePath);
   const runtime = { throttle: opts.throttle ?? false };
   const chip = created ? new VirtualEsp32({ ...opts.create, ...runtime }) : loadState(opts.statePath, runtime);
-  if (created) saveState(chip, opts.statePath);
   let timer: NodeJS.Timeout | undefined;
   const save = () => {
     timer = undefined;
@@ -52,7 +51,9 @@ export async function startSimSession(opts: SimSessionOptions): Promise<SimSessi
   });
   chip.powerOn();
   const server = new Rfc2217Server(chip);
+  // Listen first: a port that is taken must leave no new state file behind.
   const url = await server.listen({ host, port });
+  if (created) saveState(chip, opts.statePath);
   return {
     chip,
     server,

@@ -8,6 +8,9 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { createKeystore, initCa } from '../../certs/index.ts';
+import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { repoRoot } from '../../scripts/lib/oracles.ts';
 
@@ -74,9 +77,10 @@ function expectInterrupted(r: Run, state: RegExp): void {
 const portFree = () => new Promise((r) => setTimeout(r, 300));
 
 describe('SIGINT to espfleet flash (real processes)', () => {
-  it('while comparing: nothing written; the re-run writes and verifies', { timeout: 240_000 }, async () => {
+  it('at the start: nothing or little written; the re-run writes and verifies', { timeout: 240_000 }, async () => {
     const r = await run(['flash', '--port', url, bundle], (e) => (/^flashing /m.test(e) ? 1 : 0));
-    expectInterrupted(r, /stopped while comparing boot at 0x1000: nothing of boot written yet/);
+    // The signal lands within a command or two of the line (the exact phases are pinned in cli-flash-interrupt.test.ts).
+    expectInterrupted(r, /stopped while (comparing|writing) boot at 0x1000: (nothing of boot written yet|boot partly written)/);
     await portFree();
     const again = await run(['flash', '--port', url, bundle]);
     expect(again.code, again.stderr).toBe(0);
@@ -131,5 +135,36 @@ describe('SIGINT to espfleet flash (real processes)', () => {
       for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
     }
+  });
+});
+
+describe('SIGINT to espfleet provision (real processes)', () => {
+  it('while connecting: the board stops after identify, exit 130 with its state; the re-run resumes and provisions it', { timeout: 300_000 }, async () => {
+    const passphrase = randomBytes(24).toString('base64');
+    await initCa({ dir: join(dir, 'ca'), passphrase });
+    writeFileSync(join(dir, 'ca.pass'), `${passphrase}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'keystore.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    await createKeystore(join(dir, 'keys.json'), { keyFile: join(dir, 'keystore.key') });
+    const signer = generateSigningKey();
+    writeFileSync(join(dir, 'sign0.pub.pem'), signer.publicKeyPem);
+    writeFileSync(join(dir, 'station-fw.zip'), signBundle(makeDemoFirmware({ version: '4.0.0', appSize: 0x10000, seed: 4 }).bundle, signer.privateKeyPem, 0));
+    const station = join(dir, 'station.toml');
+    writeFileSync(
+      station,
+      ['[station]', 'id = "sigint-line"', 'operator = "tester"', '', '[firmware]', 'bundle = "station-fw.zip"', 'signing_keys = ["sign0.pub.pem"]', '',
+        '[ca]', 'dir = "ca"', 'passphrase_file = "ca.pass"', '', '[keystore]', 'path = "keys.json"', 'key_file = "keystore.key"', '',
+        '[mqtt]', 'server = "mqtt.example.net:8883"', '', '[encryption]', 'mode = "off"', '', '[ports]', `urls = [${JSON.stringify(url)}]`, ''].join('\n'),
+    );
+    await portFree();
+    const r = await run(['provision', '--station', station], (e) => (e.includes(`[${url}] connecting`) ? 1 : 0));
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/^interrupted \(Ctrl-C\): stopping at the next safe point/m);
+    expect(r.stderr).toMatch(new RegExp(`^\\[${url}\\] esp32_[0-9A-F]{6} \\(\\S+\\): identified, nothing issued or written; journal up to date$`, 'm'));
+    expect(r.stderr).toMatch(/^interrupted: provisioning stopped by Ctrl-C: 1 board\(s\) stopped at a safe point .* \[cli\.interrupted\]$/m);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    await portFree();
+    const again = await run(['provision', '--station', station]);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(again.stdout).toMatch(/provisioned \(resumed\)/);
   });
 });

@@ -1,7 +1,10 @@
 // The escrow for per-device secrets (the factory's flash-encryption keys), keyed by
 // device id and MAC, each AES-256-GCM sealed under the master key. put() resolves
 // only after a durable write (DESIGN.md invariant 2: escrowed before any eFuse burn).
+// Records escrowed under the old `esp32-<12 hex>` id read as the station's `esp32_<6 hex>`
+// (canonicalDeviceId): the stored id stays, it is sealed into the record's AAD.
 import { existsSync, readFileSync } from 'node:fs';
+import { canonicalDeviceId, normalizeMac as canonicalMac } from '../firmware-js/device-id.ts';
 import { writeFileDurable, type DurableWriteHooks } from './durable-file.ts';
 import { CertsError } from './errors.ts';
 import { assertDeviceId } from './identity.ts';
@@ -55,12 +58,15 @@ export type Lookup = { mac: string } | { deviceId: string };
 
 /** "aa:bb:cc:dd:ee:ff" from any of aabbccddeeff, AA-BB-…, aa:bb:…. */
 export function normalizeMac(mac: string): string {
-  const hex = mac.trim().toLowerCase().replace(/[:-]/g, '');
-  if (!/^[0-9a-f]{12}$/.test(hex)) {
+  const norm = canonicalMac(mac);
+  if (norm === undefined) {
     throw new CertsError('certs.keystore.bad_mac', `not a MAC address: ${JSON.stringify(mac)}`, { hint: 'use the form 24:0a:c4:12:34:56' });
   }
-  return hex.match(/../g)!.join(':');
+  return norm;
 }
+
+/** The id a stored record answers to (and is shown with). */
+const idOf = (r: { deviceId: string; mac: string }) => canonicalDeviceId(r.deviceId, r.mac);
 
 const aad = (r: KeystoreEntry) => JSON.stringify(['espfleet-keystore v1', r.deviceId, r.mac, r.kind, r.createdAt, r.meta ?? null]);
 const macText = (f: KeystoreFile) => JSON.stringify({ ...f, mac: undefined });
@@ -103,19 +109,18 @@ export class Keystore {
   }
 
   list(): KeystoreEntry[] {
-    return this.file.records.map(({ nonce: _n, ciphertext: _c, ...entry }) => entry);
+    return this.file.records.map(entryOf);
   }
 
   get(lookup: Lookup, kind: KeystoreKind): KeystoreEntry & { secret: Uint8Array } {
-    const match = 'mac' in lookup ? (r: StoredRecord) => r.mac === normalizeMac(lookup.mac) : (r: StoredRecord) => r.deviceId === lookup.deviceId;
+    const match = 'mac' in lookup ? (r: StoredRecord) => r.mac === normalizeMac(lookup.mac) : (r: StoredRecord) => idOf(r) === canonicalDeviceId(lookup.deviceId, r.mac);
     const record = this.file.records.find((r) => match(r) && r.kind === kind);
     if (!record) {
       throw new CertsError('certs.keystore.not_found', `no ${kind} for ${JSON.stringify(lookup)} in ${this.path}`, {
         hint: 'list the escrowed devices with `espfleet keystore list`',
       });
     }
-    const { nonce: _n, ciphertext: _c, ...entry } = record;
-    return { ...entry, secret: this.decrypt(record) };
+    return { ...entryOf(record), secret: this.decrypt(record) };
   }
 
   /** Escrows a secret; resolves after it is on disk. Refuses to replace a different secret. */
@@ -129,19 +134,20 @@ export class Keystore {
       if (req.secret.length < 16 || req.secret.length > 64) {
         throw new CertsError('certs.keystore.bad_secret', `a ${req.kind} of ${req.secret.length} bytes is not plausible (16-64 expected)`);
       }
-      const same = this.file.records.find((r) => r.kind === req.kind && (r.mac === mac || r.deviceId === req.deviceId));
+      const wantId = canonicalDeviceId(req.deviceId, mac);
+      const same = this.file.records.find((r) => r.kind === req.kind && (r.mac === mac || idOf(r) === wantId));
       if (same) {
         const existing = this.decrypt(same);
         // A retry of the same escrow is fine; anything else would orphan a key that may already be burned.
-        if (same.mac === mac && same.deviceId === req.deviceId && Buffer.from(existing).equals(Buffer.from(req.secret))) {
+        if (same.mac === mac && idOf(same) === wantId && Buffer.from(existing).equals(Buffer.from(req.secret))) {
           return entryOf(same);
         }
-        throw new CertsError('certs.keystore.conflict', `a different ${req.kind} is already escrowed for device ${same.deviceId} (MAC ${same.mac}); refusing to store one for ${req.deviceId} (MAC ${mac})`, {
+        throw new CertsError('certs.keystore.conflict', `a different ${req.kind} is already escrowed for device ${idOf(same)} (MAC ${same.mac}); refusing to store one for ${req.deviceId} (MAC ${mac})`, {
           hint: 'a board keeps its flash-encryption key for life; check the board identity instead of replacing the escrow',
         });
       }
       const entry: KeystoreEntry = {
-        deviceId: req.deviceId,
+        deviceId: wantId,
         mac,
         kind: req.kind,
         createdAt: (this.opts.clock?.() ?? new Date()).toISOString(),
@@ -160,6 +166,7 @@ export class Keystore {
       const cost = this.opts.scrypt ?? (old.name === 'scrypt' ? { N: old.N, r: old.r, p: old.p } : DEFAULT_SCRYPT);
       const kdf = newKdfParams(newSecret, cost);
       const keys = await deriveKeys(newSecret, kdf);
+      // Every record is sealed afresh, so old-form ids are rewritten in their canonical form here.
       const records = this.file.records.map((r) => {
         const entry = entryOf(r);
         return { ...entry, ...seal(keys.encKey, this.decrypt(r), aad(entry)) };
@@ -198,7 +205,7 @@ export class Keystore {
 
 function entryOf(r: StoredRecord): KeystoreEntry {
   const { nonce: _n, ciphertext: _c, ...entry } = r;
-  return entry;
+  return { ...entry, deviceId: idOf(r) };
 }
 
 function tampered(path: string, why: string): CertsError {

@@ -16,6 +16,8 @@ export interface FlashRegion {
   bytes: Uint8Array;
   /** True when the region must be written encrypted on a board with flash encryption on. */
   encrypt: boolean;
+  /** The chip the bundle is built for (manifest `platform`): installers refuse any other (checkRegionsChip). */
+  platform: string;
 }
 
 export interface FlashPlanOptions {
@@ -25,13 +27,38 @@ export interface FlashPlanOptions {
   flashSize?: number;
   /** The fs part to put device files into; defaults to the part of type `fs`. */
   fsPart?: string;
+  /** The board's chip (ChipFacts.chip): a bundle built for another is refused (checkBundleChip). */
+  chip?: string;
 }
 
 const SECTOR = 0x1000;
 /** Partition subtypes the 2nd-stage bootloader always encrypts: otadata and nvs_keys (spec §5.1). */
 const ALWAYS_ENCRYPTED_DATA_SUBTYPES = new Set([0x00, 0x04]);
 
+/** "ESP32", "esp32", "ESP32-C3" and "esp32c3" name the chip the same way. */
+function chipKey(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/**
+ * The one check every path that installs a bundle makes before it writes (or burns)
+ * anything: the manifest's `platform` must be the board's chip. An esp32c3 image on an
+ * ESP32 does not boot, and its partition layout overwrites whatever the board held.
+ */
+export function checkBundleChip(platform: string, chip: string, what = 'the firmware bundle'): void {
+  if (chipKey(platform) === chipKey(chip)) return;
+  throw new FirmwareError('flash.bundle.wrong_chip', `${what} is built for ${platform}, but the board is an ${chip}; nothing was written`, {
+    hint: `use a bundle built for ${chip.toLowerCase()} (manifest "platform"), or connect the ${platform} board it is for`,
+  });
+}
+
+/** checkBundleChip for planned regions (those from a bundle carry its platform; raw images carry none). */
+export function checkRegionsChip(regions: readonly { platform?: string; name?: string }[], chip: string): void {
+  for (const r of regions) if (r.platform !== undefined) checkBundleChip(r.platform, chip);
+}
+
 export function planFlash(bundle: Bundle, opts: FlashPlanOptions = {}): FlashRegion[] {
+  if (opts.chip !== undefined) checkBundleChip(bundle.manifest.platform, opts.chip, bundleTitle(bundle));
   const table = partitionTableOf(bundle);
   const fsPart = opts.fsPart ?? Object.keys(bundle.manifest.parts).find((n) => bundle.manifest.parts[n]?.type === 'fs');
   if (opts.deviceFiles && Object.keys(opts.deviceFiles).length > 0 && fsPart === undefined) {
@@ -47,12 +74,16 @@ export function planFlash(bundle: Bundle, opts: FlashPlanOptions = {}): FlashReg
     const partition = part.ptn === undefined ? undefined : requirePartition(table, part.ptn, name);
     const address = regionAddress(name, part, partition);
     if (partition) checkFits(name, address, bytes.length, partition);
-    regions.push({ part: name, address, bytes: padToSector(bytes), encrypt: mustEncrypt(name, part, partition) });
+    regions.push({ part: name, address, bytes: padToSector(bytes), encrypt: mustEncrypt(name, part, partition), platform: bundle.manifest.platform });
   }
   regions.sort((a, b) => a.address - b.address);
   checkNoOverlap(regions);
   if (opts.flashSize !== undefined) checkFlashSize(regions, opts.flashSize);
   return regions;
+}
+
+function bundleTitle(bundle: Bundle): string {
+  return `the bundle ${bundle.manifest.name ?? ''} ${bundle.manifest.version}`.replace('  ', ' ');
 }
 
 function partitionTableOf(bundle: Bundle): PartitionEntry[] | undefined {

@@ -8,3 +8,6 @@ export * from './littlefs/index.ts';
 export { planFlash, type FlashRegion, type FlashPlanOptions } from './flash-plan.ts';
 export { inspectFirmware, detectKind, allChecksPass, type InspectReport, type FirmwareKind } from './inspect.ts';
 export { makeDemoFirmware, type DemoFirmware, type DemoFirmwareOptions } from './testgen/demo-firmware.ts';
+export {
+  DeviceIdError, DEFAULT_DEVICE_ID_TEMPLATE, macHex, normalizeMac, templateProblem, deviceIdFor, defaultDeviceId, legacyDeviceId, canonicalDeviceId,
+} from './device-id.ts';

@@ -29,9 +29,13 @@ Creates a CA, a keystore, a signed demo bundle and a station.toml naming them in
 (default: a new temp dir), starts N virtual ESP32 boards (sim://board1…), provisions
 them in parallel through the factory station (identity, escrowed flash encryption,
 firmware, boot check, registry, audit log), and checks one with esptool, espsecure,
-espefuse, openssl and littlefs-python. Afterwards, e.g.:
+espefuse, openssl and littlefs-python. The CA and keystore passphrases come from
+$ESPFLEET_CA_PASSPHRASE / $ESPFLEET_KEYSTORE_PASSPHRASE when set; otherwise they are
+generated and kept in <dir>/passphrases.env (mode 0600). Afterwards, e.g.:
+  set -a; . <dir>/passphrases.env; set +a
   espfleet devices list --station <dir>/station.toml
   espfleet audit verify --station <dir>/station.toml
+  espfleet keystore export --keystore <dir>/keystore.json --mac <MAC> --out board.key
 Board states are saved under <dir>/boards/; restart one with: espfleet sim --state <dir>/boards/board1.state`);
   process.exit(0);
 }
@@ -51,7 +55,7 @@ const boards = Array.from({ length: boardCount }, (_, i) => {
 });
 say(`${boardCount} virtual ESP32 boards powered on as ${boards.map((c) => `sim://${c.options.name}`).join(', ')}`);
 
-const { stationPath, env } = await createDemoStation({
+const { stationPath, env, passphrasesFile, usage } = await createDemoStation({
   workdir,
   ports: boards.map((c) => `sim://${c.options.name}`),
   encryption: 'development',
@@ -126,3 +130,5 @@ await station.close();
 for (const chip of boards) saveState(chip, join(workdir, 'boards', `${chip.options.name}.state`));
 say(`board states saved under ${join(workdir, 'boards')}; restart one with: espfleet sim --state ${join(workdir, 'boards', 'board1.state')}`);
 say('done');
+console.log(`\nthe station stays usable${passphrasesFile ? ` (its generated passphrases are in ${passphrasesFile}, mode 0600)` : ''}; e.g. board1 is ${firstOutcome.mac}:`);
+for (const line of usage) console.log(`  ${line.replace('<MAC>', firstOutcome.mac)}`);

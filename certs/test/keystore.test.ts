@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKeystore, openKeystore } from '../index.ts';
+import { deriveKeys, hmacHex, newKdfParams, seal, type KeystoreSecret } from '../keystore-crypto.ts';
 import { tempDir, testPassphrase } from './helpers.ts';
 
 const tmp = tempDir('espfleet-keystore-');
@@ -14,6 +15,19 @@ const fast = { scrypt: { N: 1 << 12, r: 8, p: 1 } };
 let n = 0;
 const newPath = () => join(tmp.path, `ks-${n++}.json`);
 const feKey = () => new Uint8Array(randomBytes(32));
+
+/** A keystore file as an espfleet before the unified device id wrote it: records under `esp32-<12 hex>`. */
+async function oldKeystore(path: string, secret: KeystoreSecret, records: Array<{ deviceId: string; mac: string; secret: Uint8Array }>): Promise<void> {
+  const kdf = newKdfParams(secret, fast.scrypt);
+  const keys = await deriveKeys(secret, kdf);
+  const createdAt = '2026-06-01T00:00:00.000Z';
+  const stored = records.map((r) => {
+    const entry = { deviceId: r.deviceId, mac: r.mac, kind: 'flash-encryption-key', createdAt };
+    return { ...entry, ...seal(keys.encKey, r.secret, JSON.stringify(['espfleet-keystore v1', r.deviceId, r.mac, entry.kind, createdAt, null])) };
+  });
+  const file = { format: 'espfleet-keystore', version: 1, kdf, keyCheck: keys.keyCheck, records: stored };
+  writeFileSync(path, JSON.stringify({ ...file, mac: hmacHex(keys.macKey, JSON.stringify({ ...file, mac: undefined })) }), { mode: 0o600 });
+}
 
 describe('keystore', () => {
   it('stores secrets by device id and MAC; list shows no secrets; the file holds no plaintext', async () => {
@@ -134,5 +148,37 @@ describe('keystore', () => {
       code: 'certs.keystore.changed_on_disk',
     });
     expect((await openKeystore(path, pass)).list().map((e) => e.deviceId)).toEqual(['dev-a']);
+  });
+
+  it('a keystore written under the old esp32-<12 hex> ids answers to the station id esp32_<6 hex>', async () => {
+    const path = newPath();
+    const pass = { passphrase: testPassphrase() };
+    const k1 = feKey();
+    const k2 = feKey();
+    await oldKeystore(path, pass, [
+      { deviceId: 'esp32-240ac4123456', mac: '24:0a:c4:12:34:56', secret: k1 },
+      { deviceId: 'line3-board', mac: '24:0a:c4:00:00:02', secret: k2 },
+    ]);
+    const ks = await openKeystore(path, pass, fast);
+    // Found by the id the station gives the board, and by the old id still.
+    expect(ks.get({ deviceId: 'esp32_123456' }, 'flash-encryption-key').secret).toEqual(k1);
+    expect(ks.get({ deviceId: 'esp32-240ac4123456' }, 'flash-encryption-key')).toMatchObject({ deviceId: 'esp32_123456', secret: k1 });
+    expect(ks.list().map((e) => e.deviceId)).toEqual(['esp32_123456', 'line3-board']);
+    // The station re-escrowing the same key under its id is a retry, not a conflict; another key is refused.
+    await expect(ks.put({ deviceId: 'esp32_123456', mac: '24:0a:c4:12:34:56', kind: 'flash-encryption-key', secret: k1 })).resolves.toMatchObject({ deviceId: 'esp32_123456' });
+    await expect(ks.put({ deviceId: 'esp32_123456', mac: '24:0a:c4:12:34:56', kind: 'flash-encryption-key', secret: feKey() })).rejects.toMatchObject({ code: 'certs.keystore.conflict' });
+    expect(ks.list()).toHaveLength(2);
+    // A rotation re-seals every record, and writes the old ids in their canonical form.
+    const next = { passphrase: testPassphrase() };
+    await ks.rotateMasterKey(next);
+    expect(readFileSync(path, 'utf8')).not.toContain('esp32-240ac4123456');
+    expect((await openKeystore(path, next)).get({ deviceId: 'esp32_123456' }, 'flash-encryption-key').secret).toEqual(k1);
+  });
+
+  it('new records are stored under the canonical id even when given the old form', async () => {
+    const path = newPath();
+    const ks = await createKeystore(path, { passphrase: testPassphrase() }, fast);
+    await ks.put({ deviceId: 'esp32-240ac4abcdef', mac: '24:0a:c4:ab:cd:ef', kind: 'flash-encryption-key', secret: feKey() });
+    expect(ks.list()[0]?.deviceId).toBe('esp32_ABCDEF');
   });
 });

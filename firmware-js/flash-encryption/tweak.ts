@@ -51,7 +51,8 @@ function masksFor(flashCryptConfig: number): Uint8Array[] {
 
 /** The AES-256 key used for the 32-byte block containing `address`. */
 export function tweakKey(key: Uint8Array, address: number, flashCryptConfig: number): Uint8Array {
-  const tweaked = key.slice();
+  // Uint8Array.from, not slice(): Buffer.slice() is a view, and XOR-ing it would change the caller's key.
+  const tweaked = Uint8Array.from(key);
   const masks = masksFor(flashCryptConfig);
   for (let bit = FIRST_ADDRESS_BIT; bit <= LAST_ADDRESS_BIT; bit++) {
     if (((address >>> bit) & 1) === 0) continue;

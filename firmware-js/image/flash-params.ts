@@ -22,7 +22,7 @@ export interface FlashParams {
  */
 export function setFlashParams(image: Uint8Array, params: FlashParams): Uint8Array {
   const parsed = verifyImage(image);
-  const out = image.slice();
+  const out = Uint8Array.from(image); // a copy even when a Buffer comes in (Buffer.slice is a view)
   if (params.mode !== undefined) {
     const mode = FLASH_MODES.indexOf(params.mode);
     if (mode < 0) throw badParam('mode', params.mode, FLASH_MODES);

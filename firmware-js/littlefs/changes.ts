@@ -133,7 +133,7 @@ function parentPointer(ctx: CommitContext, pair: Pair): Pair | undefined {
 }
 
 function xorBytes(a: Uint8Array, b: Uint8Array | undefined): Uint8Array {
-  const out = a.slice();
+  const out = Uint8Array.from(a); // a copy even for a Buffer (Buffer.slice is a view)
   if (b) for (let i = 0; i < out.length; i++) out[i] = (out[i] ?? 0) ^ (b[i] ?? 0);
   return out;
 }

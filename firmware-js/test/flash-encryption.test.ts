@@ -121,3 +121,15 @@ for i, v in enumerate(json.loads(sys.argv[2])):
     });
   });
 });
+
+describe('flash encryption: inputs are never changed', () => {
+  it('leaves a Buffer key as it was (Buffer.slice is a view, so a copy must be a real copy)', () => {
+    const key = Buffer.from(SPEC_KEY);
+    const before = Buffer.from(key);
+    const viaBuffer = encryptFlash(SPEC_PLAIN, 0x1000, key, 0xf);
+    expect(key.equals(before)).toBe(true);
+    expect(hex(viaBuffer)).toBe(hex(encryptFlash(SPEC_PLAIN, 0x1000, SPEC_KEY, 0xf)));
+    tweakKey(key, 0x1234560, 0xf);
+    expect(key.equals(before)).toBe(true);
+  });
+});

@@ -2,18 +2,21 @@
 // would run, at which version, or exactly why it cannot boot — with and without encryption.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { VirtualEsp32, type FirmwareContext } from '../index.ts';
+import { VirtualEsp32, type FirmwareHost } from '../index.ts';
 import { encryptRegions, encryptedChipEfuses, firmwareSet, hardReset, place } from './helpers/firmware-set.ts';
 
 describe('boot from flash', () => {
   it('boots app_0 from a plaintext Mongoose OS layout and hands the slot to the firmware runner', async () => {
     const chip = new VirtualEsp32({ name: 'boot1' });
     place(chip, firmwareSet({ version: '1.2.3' }));
-    const seen: FirmwareContext[] = [];
-    chip.firmwareRunner = (ctx) => {
-      seen.push(ctx);
-      ctx.print('mgos: hello\r\n');
-    };
+    const seen: FirmwareHost[] = [];
+    chip.attachFirmware({
+      name: 'hello',
+      start(host) {
+        seen.push(host);
+        host.print('mgos: hello\r\n');
+      },
+    });
     chip.powerOn();
     await new Promise((r) => setTimeout(r, 20));
     const log = chip.bootLog();

@@ -13,7 +13,7 @@ describe('SimTransport', () => {
     chip.powerOn();
     const t = createTransport('sim://unit');
     expect(t.info).toEqual({ url: 'sim://unit', kind: 'sim' });
-    await expect(t.write(Uint8Array.of(1))).rejects.toMatchObject({ code: 'sim.transport.not_open' });
+    await expect(t.write(Uint8Array.of(1))).rejects.toMatchObject({ code: 'transport.not_open' });
     await t.open();
     const got: number[] = [];
     t.onData((b) => got.push(...b));
@@ -31,7 +31,7 @@ describe('SimTransport', () => {
     await t.close();
     await t.close();
     expect(closed).toBe(1);
-    await expect(t.setSignals({ dtr: false, rts: false })).rejects.toMatchObject({ code: 'sim.transport.closed' });
+    await expect(t.setSignals({ dtr: false, rts: false })).rejects.toMatchObject({ code: 'transport.closed' });
     off();
     expect(() => createTransport('sim://unit')).toThrow(expect.objectContaining({ code: 'transport.not_found' }));
     expect(new SimTransport(chip).info.url).toBe('sim://unit');

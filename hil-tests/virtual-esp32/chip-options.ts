@@ -3,6 +3,7 @@
 import { BLK0_FIELDS, ESP32_MAGIC, FLASH_SIZES, fieldMask, type FlashSizeName, type OpcodeName } from './targets/esp32.ts';
 import { factoryBlk0, macForName, parseMac } from './chip-identity.ts';
 import type { LineFaults } from './uart-link.ts';
+import type { Clock, Firmware, Network } from './firmware-host.ts';
 import { SimError } from './errors.ts';
 
 /** Power is cut after the chip received N bytes, or when a named command arrives. */
@@ -32,6 +33,12 @@ export interface VirtualEsp32Options {
   powerLoss?: PowerLossFault;
   /** How long EN must stay high before the straps are latched (the EN RC delay), ms. */
   strapLatchMs?: number;
+  /** Firmware double run after a flash boot passes the boot check (e.g. Mongoose OS). */
+  firmware?: Firmware;
+  /** The firmware's clock (default: the host's). */
+  clock?: Clock;
+  /** The firmware's IP stack (default: the host's TCP). */
+  network?: Network;
 }
 
 export interface ResolvedOptions {

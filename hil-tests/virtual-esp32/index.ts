@@ -1,6 +1,10 @@
 // The virtual ESP32: chip model, ROM loader, eFuse controller, boot check, and the two ways
 // to reach it (in-process `sim://` transport, RFC 2217 server).
-export { VirtualEsp32, type ChipState, type Signals, type FirmwareContext, type FirmwareRunner } from './virtual-esp32.ts';
+export { VirtualEsp32, type ChipState, type Signals } from './virtual-esp32.ts';
+export type { Firmware, FirmwareHost, FirmwareFlash, Clock, Network, Disposable, StopReason } from './firmware-host.ts';
+export type { FirmwareSession } from './firmware-session.ts';
+export { systemClock, hostNetwork } from './host-defaults.ts';
+export { ManualClock } from './manual-clock.ts';
 export type { VirtualEsp32Options, PowerLossFault } from './chip-options.ts';
 export type { LineFaults } from './uart-link.ts';
 export { Rfc2217Server, type Rfc2217ServerOptions } from './rfc2217-server.ts';

@@ -33,6 +33,8 @@ export interface LoaderEnv {
   committed(op: number): void;
   /** Called before each command runs; returning false means power was lost right there. */
   beforeCommand(op: number): boolean;
+  /** An internal error of the double while handling a frame: the chip must fault visibly. */
+  fault(error: unknown): void;
 }
 
 
@@ -53,7 +55,10 @@ export class RomLoader {
 
   /** Queues a received SLIP frame; commands run strictly one after another. */
   receiveFrame(frame: Uint8Array): void {
-    this.chain = this.chain.then(() => this.handle(frame)).catch(() => undefined);
+    this.chain = this.chain.then(() => this.handle(frame)).catch((e: unknown) => {
+      // A host's bad frame gets a protocol error reply inside handle(); reaching here is a bug.
+      if (this.alive) this.env.fault(e);
+    });
   }
 
   /** Resolves when every queued frame has been handled. */

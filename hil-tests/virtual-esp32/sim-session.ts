@@ -6,6 +6,7 @@ import { Rfc2217Server } from './rfc2217-server.ts';
 import { loadState, saveState } from './state-file.ts';
 import type { VirtualEsp32Options } from './chip-options.ts';
 import { SimError } from './errors.ts';
+import type { Clock, Firmware, Network } from './firmware-host.ts';
 
 export interface SimSessionOptions {
   /** `host:port`; port 0 picks a free one. */
@@ -16,6 +17,10 @@ export interface SimSessionOptions {
   throttle?: boolean;
   /** Delay between a completed write and the save, to batch a burst of blocks (ms). */
   saveDelayMs?: number;
+  /** Firmware double to run after each flash boot (e.g. Mongoose OS), with its clock and network. */
+  firmware?: Firmware;
+  clock?: Clock;
+  network?: Network;
 }
 
 export interface SimSession {
@@ -39,7 +44,7 @@ export function parseListen(text: string): { host: string; port: number } {
 export async function startSimSession(opts: SimSessionOptions): Promise<SimSession> {
   const { host, port } = parseListen(opts.listen);
   const created = !existsSync(opts.statePath);
-  const runtime = { throttle: opts.throttle ?? false };
+  const runtime: VirtualEsp32Options = { throttle: opts.throttle ?? false, firmware: opts.firmware, clock: opts.clock, network: opts.network };
   const chip = created ? new VirtualEsp32({ ...opts.create, ...runtime }) : loadState(opts.statePath, runtime);
   let timer: NodeJS.Timeout | undefined;
   const save = () => {

@@ -1,9 +1,12 @@
 // The in-process wire to a virtual board for `sim://name` URLs: a host-side Transport
-// (provisioner/transport/transport.ts) over a VirtualEsp32, with the same rules as a port.
+// (provisioner/transport/transport.ts) over a VirtualEsp32, held to the same contract and
+// error codes as a USB port: one opener at a time, nothing delivered after close, a pulled
+// cable reported as a vanished port.
 import { registerSimBoard as registerSimTransportFactory } from '../../provisioner/transport/open-transport.ts';
+import { transportBusy, transportClosed, transportNotOpen, transportVanished, type TransportError } from '../../provisioner/transport/errors.ts';
+import { ListenerSet } from '../../provisioner/transport/listeners.ts';
 import type { SerialSignals, Transport, TransportInfo, Unsubscribe } from '../../provisioner/transport/transport.ts';
 import type { VirtualEsp32 } from './virtual-esp32.ts';
-import { SimError } from './errors.ts';
 
 /**
  * Makes a board reachable as `sim://<name>` through the provisioner's transport
@@ -13,43 +16,46 @@ export function registerSimBoard(name: string, chip: VirtualEsp32): Unsubscribe 
   return registerSimTransportFactory(name, (_name, url) => new SimTransport(chip, url));
 }
 
+/** Which transport holds each board's UART, like a tty's exclusive lock. */
+const holders = new WeakMap<VirtualEsp32, SimTransport>();
+
 export class SimTransport implements Transport {
   readonly info: TransportInfo;
   private opened = false;
-  private closed = false;
-  private detach: (() => void) | undefined;
+  private attached: Array<() => void> = [];
   private writing: Promise<void> = Promise.resolve();
-  private readonly dataListeners = new Set<(chunk: Uint8Array) => void>();
-  private readonly closeListeners = new Set<(reason?: Error) => void>();
+  private readonly dataListeners = new ListenerSet<Uint8Array>();
+  private readonly closeListeners = new ListenerSet<Error | undefined>();
 
   constructor(readonly chip: VirtualEsp32, url = `sim://${chip.options.name}`) {
     this.info = { url, kind: 'sim' };
   }
 
+  private get isOpen(): boolean {
+    return this.attached.length > 0;
+  }
+
   async open(): Promise<void> {
-    this.check('open', false);
-    if (this.opened) throw new SimError('sim.transport.already_open', `${this.info.url} is already open`);
+    if (this.isOpen) return;
+    const holder = holders.get(this.chip);
+    if (holder && holder !== this) throw transportBusy(this.info.url, 'another transport in this process');
+    holders.set(this.chip, this);
     this.opened = true;
-    this.detach = this.chip.onTransmit((bytes) => this.dataListeners.forEach((l) => l(bytes.slice())));
+    this.attached = [
+      this.chip.onTransmit((bytes) => this.dataListeners.emit(bytes.slice())),
+      this.chip.onUnplug(() => this.end(transportVanished(this.info.url, 'the virtual board was unplugged'))),
+    ];
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.detach?.();
-    this.closeListeners.forEach((l) => l());
-    this.closeListeners.clear();
+    this.end(undefined);
   }
 
   write(data: Uint8Array): Promise<void> {
-    try {
-      this.check('write');
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const copy = data.slice();
+    if (!this.isOpen) return Promise.reject(this.notUsable());
+    const copy = Uint8Array.from(data);
     const done = this.writing.then(() => {
-      this.check('write');
+      if (!this.isOpen) throw this.notUsable();
       this.chip.receive(copy);
     });
     // A failed write must not poison the ones queued after it.
@@ -58,27 +64,36 @@ export class SimTransport implements Transport {
   }
 
   async setBaudRate(baud: number): Promise<void> {
-    this.check('setBaudRate');
+    this.requireOpen();
     this.chip.setBaudRate(baud);
   }
 
   async setSignals(signals: SerialSignals): Promise<void> {
-    this.check('setSignals');
+    this.requireOpen();
     this.chip.setSignals(signals);
   }
 
   onData(listener: (chunk: Uint8Array) => void): Unsubscribe {
-    this.dataListeners.add(listener);
-    return () => this.dataListeners.delete(listener);
+    return this.dataListeners.add(listener);
   }
 
   onClose(listener: (reason?: Error) => void): Unsubscribe {
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.closeListeners.add(listener);
   }
 
-  private check(what: string, mustBeOpen = true): void {
-    if (this.closed) throw new SimError('sim.transport.closed', `${what} on closed transport ${this.info.url}`);
-    if (mustBeOpen && !this.opened) throw new SimError('sim.transport.not_open', `${what} before open on ${this.info.url}`);
+  private end(reason: TransportError | undefined): void {
+    if (!this.isOpen) return;
+    for (const detach of this.attached.splice(0)) detach();
+    if (holders.get(this.chip) === this) holders.delete(this.chip);
+    this.closeListeners.emit(reason);
+    this.closeListeners.clear();
+  }
+
+  private requireOpen(): void {
+    if (!this.isOpen) throw this.notUsable();
+  }
+
+  private notUsable(): TransportError {
+    return this.opened ? transportClosed(this.info.url) : transportNotOpen(this.info.url);
   }
 }

@@ -13,15 +13,16 @@ import type { LineFaults } from './uart-link.ts';
 import { Uart0 } from './uart0.ts';
 import { ResetCircuit, type Signals } from './reset-circuit.ts';
 import { PowerFault } from './power-fault.ts';
-import { cpuFlashView, flashEncryptionEnabled, flashEncryptor } from './boot/flash-view.ts';
+import { appFlash, cpuFlashView, flashEncryptionEnabled, flashEncryptor } from './boot/flash-view.ts';
 import { runBootSequence, type BootReport } from './boot/boot-sequence.ts';
-import type { FirmwareContext, FirmwareRunner } from './firmware-runner.ts';
+import type { Clock, Firmware, FirmwareFlash, Network, StopReason } from './firmware-host.ts';
+import { FirmwareSession } from './firmware-session.ts';
+import { hostNetwork, systemClock } from './host-defaults.ts';
 
-export type ChipState = 'off' | 'reset' | 'download' | 'stub' | 'app' | 'boot-failed' | 'halted' | 'dead';
+export type ChipState = 'off' | 'reset' | 'download' | 'stub' | 'app' | 'boot-failed' | 'halted' | 'faulted' | 'dead';
 
 export type { Signals };
 
-export type { FirmwareContext, FirmwareRunner };
 
 type Listener<T> = (value: T) => void;
 
@@ -29,12 +30,18 @@ export class VirtualEsp32 {
   readonly options: ResolvedOptions;
   readonly flash: NorFlash;
   readonly efuse: EfuseController;
-  firmwareRunner: FirmwareRunner | undefined;
+  private firmwareImage: Firmware | undefined;
+  private running: FirmwareSession | undefined;
+  private readonly clock: Clock;
+  private readonly network: Network;
+  private readonly faultListeners = new Set<Listener<Error>>();
+  private readonly unplugListeners = new Set<() => void>();
+  /** Internal errors of the double (a bug, not a chip behaviour), in order. */
+  readonly faults: Error[] = [];
   private readonly bus: RegisterBus;
   private readonly uart: Uart0;
   private readonly circuit: ResetCircuit;
   private readonly commitListeners = new Set<Listener<string>>();
-  private appInputListeners = new Set<Listener<Uint8Array>>();
   private readonly power: PowerFault;
   private loader: RomLoader | undefined;
   private slip: SlipDecoder;
@@ -49,6 +56,9 @@ export class VirtualEsp32 {
 
   constructor(opts: VirtualEsp32Options = {}, state?: { flash?: Uint8Array; efuse?: readonly (readonly number[])[] }) {
     this.options = resolveOptions(opts);
+    this.clock = opts.clock ?? systemClock;
+    this.network = opts.network ?? hostNetwork;
+    this.firmwareImage = opts.firmware;
     this.flash = new NorFlash(this.options.flashSize, state?.flash);
     this.efuse = new EfuseController(state?.efuse ?? initialEfuses(this.options, opts));
     this.bus = new RegisterBus(
@@ -164,8 +174,20 @@ export class VirtualEsp32 {
 
   /** Power removed: everything volatile is lost, flash and eFuses stay. */
   powerOff(): void {
-    this.stopRunning();
+    this.stopRunning('power-off');
     this._state = 'off';
+  }
+
+  /** The USB cable is pulled: the board loses power and its serial port disappears. */
+  unplug(): void {
+    this.powerOff();
+    this.unplugListeners.forEach((l) => l());
+  }
+
+  /** Fires when the cable is pulled (the in-process transport reports a vanished port). */
+  onUnplug(listener: () => void): () => void {
+    this.unplugListeners.add(listener);
+    return () => this.unplugListeners.delete(listener);
   }
 
   /** Resolves when queued commands are processed (for tests and state saving). */
@@ -177,23 +199,25 @@ export class VirtualEsp32 {
 
   private holdInReset(): void {
     if (this._state === 'off') return;
-    this.stopRunning();
+    this.stopRunning('reset');
     // EN low is a full reset: a chip that browned out comes back on the next release.
     this._state = 'reset';
   }
 
-  private stopRunning(): void {
+  private stopRunning(reason: StopReason): void {
     this.loader?.stop();
     this.loader = undefined;
     this.slip.reset();
     this.uart.clear();
-    this.appInputListeners = new Set();
+    const running = this.running;
+    this.running = undefined;
+    running?.stop(reason);
   }
 
   /** A chip reset: volatile state goes, eFuses reload, the ROM runs with the given boot mode. */
-  private resetChip(mode: 'download' | 'flash'): void {
+  private resetChip(mode: 'download' | 'flash', reason: StopReason = 'reset'): void {
     if (this._state === 'off') return;
-    this.stopRunning();
+    this.stopRunning(reason);
     this.resets++;
     this.efuse.powerOn();
     this.bus.powerOn();
@@ -206,7 +230,8 @@ export class VirtualEsp32 {
       this.loader = this.newLoader();
       return;
     }
-    this.print(`${banner}\r\n\r\n${ROM_TEXT.powerOnReset},${ROM_TEXT.flashBoot}\r\n`);
+    const cause = reason === 'restart' ? ROM_TEXT.softwareReset : ROM_TEXT.powerOnReset;
+    this.print(`${banner}\r\n\r\n${cause},${ROM_TEXT.flashBoot}\r\n`);
     this.bootFromFlash();
   }
 
@@ -220,17 +245,70 @@ export class VirtualEsp32 {
       return;
     }
     this._state = 'app';
-    const slot = report.slot;
-    this.firmwareRunner?.({
-      chip: this,
-      flash: view,
-      slot,
+    const firmware = this.firmwareImage;
+    if (!firmware) return;
+    const session = new FirmwareSession({
+      slot: report.slot,
+      mac: this.options.mac.slice(),
+      flash: this.committingFlash(appFlash(this.flash, this.efuse)),
+      clock: this.clock,
+      network: this.network,
       print: (t) => this.print(t),
-      onReceive: (l) => {
-        this.appInputListeners.add(l);
-        return () => this.appInputListeners.delete(l);
-      },
+      restart: () => queueMicrotask(() => this.resetChip('flash', 'restart')),
+      fault: (e) => this.fault(e),
     });
+    this.running = session;
+    session.guard(() => firmware.start(session));
+  }
+
+  /** App flash writes count as commits too, so a served board saves what its firmware wrote. */
+  private committingFlash(flash: FirmwareFlash): FirmwareFlash {
+    const committed = (what: string) => this.commitListeners.forEach((l) => l(what));
+    return {
+      ...flash,
+      read: (o, l) => flash.read(o, l),
+      write: (o, d) => (flash.write(o, d), committed('APP_FLASH_WRITE')),
+      writeRaw: (o, d) => (flash.writeRaw(o, d), committed('APP_FLASH_WRITE')),
+      erase: (o, l) => (flash.erase(o, l), committed('APP_FLASH_ERASE')),
+    };
+  }
+
+  // ---- firmware and faults -----------------------------------------------------------
+
+  /** Installs the firmware double that runs whenever a flash boot passes the boot check. */
+  attachFirmware(firmware: Firmware | undefined): void {
+    this.firmwareImage = firmware;
+  }
+
+  /** The firmware run in progress (state `app`), for tests that inspect what it holds. */
+  get firmwareSession(): FirmwareSession | undefined {
+    return this.running;
+  }
+
+  /** Fires when the double hits an internal error; with no listener the error is rethrown. */
+  onFault(listener: Listener<Error>): () => void {
+    this.faultListeners.add(listener);
+    return () => this.faultListeners.delete(listener);
+  }
+
+  /**
+   * An internal error of the double: the chip halts with a panic line, as a real chip's
+   * Guru Meditation does, and the error reaches fault listeners — or, with none attached,
+   * surfaces as an uncaught error, so a test fails loudly instead of timing out.
+   */
+  fault(error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.faults.push(e);
+    this.print(`\r\nGuru Meditation Error: virtual ESP32 fault: ${e.message}\r\n`);
+    this.stopRunning('fault');
+    this._state = 'faulted';
+    if (this.faultListeners.size === 0) {
+      queueMicrotask(() => {
+        throw e;
+      });
+      return;
+    }
+    this.faultListeners.forEach((l) => l(e));
   }
 
   // ---- UART plumbing -----------------------------------------------------------------
@@ -257,7 +335,7 @@ export class VirtualEsp32 {
   private feed(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     if (this._state === 'app') {
-      this.appInputListeners.forEach((l) => l(bytes));
+      this.running?.deliver(bytes);
       return;
     }
     this.slip.push(bytes);
@@ -265,7 +343,7 @@ export class VirtualEsp32 {
 
   private losePower(why: string): void {
     this.power.fired(why);
-    this.stopRunning();
+    this.stopRunning('power-loss');
     this._state = 'dead';
     this.console += `\r\n[power lost ${why}]\r\n`;
   }
@@ -283,14 +361,15 @@ export class VirtualEsp32 {
       },
       reboot: () => this.resetChip('flash'),
       runUserCode: () => {
-        this.stopRunning();
+        this.stopRunning('reset');
         this.bootFromFlash();
       },
       stubStarted: (name) => this.stubsStarted.push(name),
       runUnknownCode: () => {
-        this.stopRunning();
+        this.stopRunning('reset');
         this._state = 'halted';
       },
+      fault: (e) => this.fault(e),
       encryptor: () => (this.efuse.hardwareField('DISABLE_DL_ENCRYPT') ? undefined : flashEncryptor(this.efuse)),
       committed: (op) => {
         if (op === 0x09 /* WRITE_REG */) {

@@ -24,6 +24,8 @@
 // cannot tell; then the escrow record is trusted (documented residual risk: a board whose
 // BLK1 was burned by another tool after our escrow but before our burn).
 import { CertsError, type Keystore } from '../../certs/index.ts';
+import { checkRegionsChip } from '../../firmware-js/flash-plan.ts';
+import { defaultDeviceId } from '../../firmware-js/device-id.ts';
 import { readEfuses, burnEfuses, checkBurn, describeBurn, valueOf, codingScheme, keyBlockWords, blockReadProtected, blockWriteProtected, type EfuseBurnPlan, type EfuseRegisters, type EfuseSnapshot } from '../session/index.ts';
 import type { ChipFacts, RegionResult, WriteProgress, WriteRegion } from '../session/index.ts';
 import { encryptionError } from './errors.ts';
@@ -45,7 +47,7 @@ export interface EncryptionBoard extends EfuseRegisters {
 export interface EnableOptions {
   mode: EncryptionMode;
   keystore: Keystore;
-  /** Device id for the escrow record; defaults to `esp32-<mac hex>`. */
+  /** Device id for the escrow record; defaults to the station's `esp32_<last 6 hex of the MAC>`. */
   deviceId?: string;
   /** A flash plan to write pre-encrypted before the counter is burned. */
   regions?: readonly PlannedRegion[];
@@ -101,14 +103,14 @@ export function encryptionState(snap: EfuseSnapshot): EncryptionState {
   };
 }
 
-export function defaultDeviceId(mac: string): string {
-  return `esp32-${mac.replace(/:/g, '')}`;
-}
+export { defaultDeviceId };
 
 export async function enableFlashEncryption(board: EncryptionBoard, opts: EnableOptions): Promise<EnableResult> {
   const step = opts.onStep ?? (() => {});
   const facts = await board.chipFacts();
   const mac = facts.mac;
+  // A bundle for another chip is refused before any key is escrowed or eFuse burned.
+  if (opts.regions) checkRegionsChip(opts.regions, facts.chip);
   const snap = await readEfuses(board);
   const scheme = codingScheme(snap);
   if (scheme === 2) {

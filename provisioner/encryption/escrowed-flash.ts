@@ -3,6 +3,7 @@
 // `encrypt` are encrypted on the host at their addresses and written raw; the others
 // (nvs fill, plaintext data) as they are. Refuses when the flash shows another key.
 import type { Keystore } from '../../certs/index.ts';
+import { checkRegionsChip } from '../../firmware-js/flash-plan.ts';
 import { readEfuses, valueOf, fieldReadProtected, findField, type RegionResult, type WriteProgress } from '../session/index.ts';
 import { encryptionState, FLASH_KEY_KIND, type EncryptionBoard } from './enable.ts';
 import { encryptionError } from './errors.ts';
@@ -25,6 +26,7 @@ export async function flashWithEscrowedKey(
   opts: { onProgress?: (p: WriteProgress) => void } = {},
 ): Promise<EscrowedFlashResult> {
   const facts = await board.chipFacts();
+  checkRegionsChip(regions, facts.chip);
   const snap = await readEfuses(board);
   const state = encryptionState(snap);
   if (!state.enabled) {

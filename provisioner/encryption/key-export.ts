@@ -7,7 +7,7 @@ import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Keystore } from '../../certs/index.ts';
-import { FileError } from '../io/files.ts';
+import { FileError, writeSecretFile } from '../io/files.ts';
 import { FLASH_KEY_KIND } from './enable.ts';
 
 export interface ExportRecord {
@@ -62,21 +62,8 @@ function appendDurable(path: string, line: string): void {
 }
 
 function writeNew(path: string, bytes: Uint8Array): void {
-  let fd: number | undefined;
-  try {
-    // 'wx': a key file is never written over another file; 0600: only its owner reads it.
-    fd = openSync(path, 'wx', 0o600);
-    writeSync(fd, bytes);
-    fsyncSync(fd);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FileError(code === 'EEXIST' ? 'io.exists' : 'io.write_failed', `cannot write the key file ${path}: ${code === 'EEXIST' ? 'it already exists' : (e as Error).message}`, {
-      hint: code === 'EEXIST' ? 'choose a new --out path (key files are never overwritten)' : undefined,
-      cause: e,
-    });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  // Never over another file (no --force here: an export is always a new file), mode 0600.
+  writeSecretFile(path, bytes);
 }
 
 function safeUser(): string {

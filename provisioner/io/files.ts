@@ -1,7 +1,7 @@
 // File helpers for commands: read with errors that name the path, and durable
 // atomic writes (temp file, fsync, rename, fsync dir) so a failure leaves the old
 // file in place — "nothing lost on failure".
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EspfleetError } from '../../firmware-js/errors.ts';
 
@@ -25,7 +25,7 @@ export interface AtomicWriteOptions {
   mode?: number;
 }
 
-export function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
+export function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions & { noClobber?: boolean } = {}): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -38,12 +38,45 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, opts: A
     } finally {
       closeSync(fd);
     }
-    renameSync(temp, path);
+    if (opts.noClobber) {
+      // link() fails with EEXIST instead of replacing: no window in which another file is lost.
+      linkSync(temp, path);
+      rmSync(temp, { force: true });
+    } else {
+      renameSync(temp, path);
+    }
     syncDirectory(dir);
   } catch (e) {
     rmSync(temp, { force: true });
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw secretExists(path, e);
     throw new FileError('io.write_failed', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+export interface SecretWriteOptions {
+  /** Replace an existing file (the caller's --force). */
+  force?: boolean;
+}
+
+function secretExists(path: string, cause?: unknown): FileError {
+  return new FileError('io.exists', `refusing to overwrite ${path}, which may be the only copy of a private key: it already exists`, {
+    hint: 'choose another path, or move the file away first; --force replaces it (the old key is then gone for good)',
+    ...(cause ? { cause } : {}),
+  });
+}
+
+/**
+ * The one way commands write a secret (a private key, a key file): mode 0600, durable and
+ * atomic like writeFileAtomic, and never over an existing file unless `force` — the file
+ * there may be the only copy of a key that certificates or boards depend on.
+ */
+export function writeSecretFile(path: string, data: Uint8Array | string, opts: SecretWriteOptions = {}): void {
+  writeFileAtomic(path, data, { mode: 0o600, noClobber: opts.force !== true });
+}
+
+/** Refuses up front, before a key is generated or a CA unlocked, when writeSecretFile would refuse. */
+export function checkSecretTarget(path: string, opts: SecretWriteOptions = {}): void {
+  if (opts.force !== true && existsSync(path)) throw secretExists(path);
 }
 
 function syncDirectory(dir: string): void {

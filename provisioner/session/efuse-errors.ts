@@ -14,7 +14,13 @@ export type EfuseErrorCode =
   | 'efuse.coding_conflict'
   | 'efuse.coding_error'
   | 'efuse.timeout'
-  | 'efuse.verify_failed';
+  | 'efuse.verify_failed'
+  | 'efuse.encryption_owned'
+  | 'efuse.key_not_escrowed'
+  | 'efuse.needs_plan'
+  | 'efuse.bad_plan'
+  | 'efuse.plan_wrong_board'
+  | 'efuse.plan_stale';
 
 export function efuseError(code: EfuseErrorCode, message: string, details: ErrorDetails = {}): EfuseError {
   return new EfuseError(code, message, details);

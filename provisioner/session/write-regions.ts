@@ -3,6 +3,7 @@
 // (compressed), then verify every region by MD5. Spec esp32-rom-efuse-crypto.md §1.10.
 import { createHash } from 'node:crypto';
 import { hex32, sessionError } from './errors.ts';
+import { checkRegionsChip } from '../../firmware-js/flash-plan.ts';
 import { ESP32 } from './targets/esp32.ts';
 
 export interface WriteRegion {
@@ -10,6 +11,8 @@ export interface WriteRegion {
   bytes: Uint8Array;
   /** Optional label for messages (a bundle part name). */
   name?: string;
+  /** The chip a bundle region is built for (FlashRegion.platform); the session refuses another chip before writing. */
+  platform?: string;
 }
 
 export type WritePhase = 'compare' | 'write' | 'verify';
@@ -75,7 +78,8 @@ export function changedRuns(changed: readonly boolean[]): Array<{ first: number;
 }
 
 /** Sector-aligned, non-overlapping, inside the flash: anything else is refused before any write. */
-export function checkRegions(regions: readonly WriteRegion[], flashSize: number | null): void {
+export function checkRegions(regions: readonly WriteRegion[], flashSize: number | null, chip: string = ESP32.name): void {
+  checkRegionsChip(regions, chip);
   const sorted = regions.map((r, i) => ({ ...r, i })).sort((a, b) => a.address - b.address);
   sorted.forEach((r, k) => {
     const label = r.name ?? `region ${r.i + 1}`;

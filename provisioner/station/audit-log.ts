@@ -2,12 +2,18 @@
 // JSON entry per line; each entry's `prev` is the sha256 of the previous line and its
 // `hash` covers the entry itself, so any edited, removed, inserted or reordered line is
 // found by verifyAuditLog. A small `<log>.head` file records the entry count and last
-// line's hash, so dropping whole lines from the end is found too.
+// line's hash, so dropping whole lines from the end is found too; a missing head is itself
+// a finding. The same anchor (chain id, count, last hash) is kept in the registry, so
+// truncating the log and deleting or rewriting the head is found too. The chain has no
+// key: someone who can rewrite the log, the head and the registry consistently is not
+// detected (docs/factory.md, "What the audit log proves").
+// Appends hold `<log>.lock`, so two espfleet processes chain one after the other.
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { EspfleetError } from '../../firmware-js/errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
-import type { AuditAction, AuditEntry, AuditLog } from './records.ts';
+import { withFileLock } from './file-lock.ts';
+import type { AuditAction, AuditAnchor, AuditAnchorStore, AuditEntry, AuditLog } from './records.ts';
 
 export class AuditLogError extends EspfleetError {}
 
@@ -30,6 +36,8 @@ export const GENESIS_PREV = '0'.repeat(64);
 export interface AuditLogOptions {
   /** Source of entry timestamps; tests pass a fixed clock. */
   clock?: () => Date;
+  /** Where the chain is anchored besides the head file (the station's registry). */
+  anchor?: AuditAnchorStore;
 }
 
 export interface AuditVerifyResult {
@@ -38,6 +46,13 @@ export interface AuditVerifyResult {
   entries: number;
   /** The first problem: 1-based line number and why. */
   problem?: { line: number; reason: string };
+}
+
+export interface AuditVerifyOptions {
+  /** The registry's anchor for this log, when there is a registry to ask. */
+  anchor?: AuditAnchor;
+  /** Where the anchor came from, for messages. */
+  anchorSource?: string;
 }
 
 export function headPath(logPath: string): string {
@@ -70,10 +85,26 @@ function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
   return sha256Hex(canonicalJson(entry));
 }
 
+/** The chain's identity: the hash of its first line (entry 0). */
+export function chainId(firstLine: string): string {
+  return sha256Hex(firstLine);
+}
+
 export async function openAuditLog(path: string, opts: AuditLogOptions = {}): Promise<FileAuditLog> {
-  const log = new FileAuditLog(path, opts.clock ?? (() => new Date()));
-  log.resync();
+  const anchor = opts.anchor ? await opts.anchor.auditAnchor() : undefined;
+  const log = new FileAuditLog(path, opts.clock ?? (() => new Date()), opts.anchor, anchor);
+  await withFileLock(path, () => {
+    log.resync();
+    // A new log gets its head at once, so a log without one is never normal.
+    if (fileSize(path) === 0 && readHead(path) === undefined) writeHead(path, 0, GENESIS_PREV);
+  }, lockOptions);
   return log;
+}
+
+const lockOptions = { what: 'audit log', code: 'station.audit.locked' } as const;
+
+function writeHead(path: string, entries: number, last: string): void {
+  writeFileAtomic(headPath(path), `${canonicalJson({ entries, last })}\n`);
 }
 
 export class FileAuditLog implements AuditLog {
@@ -84,15 +115,22 @@ export class FileAuditLog implements AuditLog {
   /** Byte length of the last line including its newline, to re-check the tail cheaply. */
   private lastLen = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  private chain: string | undefined;
 
   constructor(
     readonly path: string,
     private readonly clock: () => Date,
+    private readonly anchorStore?: AuditAnchorStore,
+    /** The registry's anchor when the log was opened: checked by the first resync. */
+    private anchorAtOpen?: AuditAnchor,
   ) {}
 
   /** @internal Verifies the whole file and takes its tail as the chain's head. */
   resync(): void {
-    const scan = scanLog(this.path);
+    const scan = scanLog(this.path, this.anchorAtOpen ? { anchor: this.anchorAtOpen, anchorSource: 'the registry' } : {});
+    // Later resyncs (after another writer appended) check the chain and the head; the
+    // open-time anchor is behind by then.
+    this.anchorAtOpen = undefined;
     if (!scan.result.ok) {
       const p = scan.result.problem!;
       throw new AuditLogError('station.audit.corrupt', `audit log ${this.path} fails verification at line ${p.line}: ${p.reason}`, {
@@ -100,6 +138,7 @@ export class FileAuditLog implements AuditLog {
       });
     }
     this.seq = scan.result.entries;
+    this.chain = scan.firstLine === undefined ? undefined : chainId(scan.firstLine);
     this.prev = scan.lastLine === undefined ? GENESIS_PREV : sha256Hex(scan.lastLine);
     this.size = scan.size;
     this.lastLen = scan.lastLine === undefined ? 0 : Buffer.byteLength(scan.lastLine, 'utf8') + 1;
@@ -121,14 +160,21 @@ export class FileAuditLog implements AuditLog {
   }
 
   append(input: Pick<AuditEntry, 'action' | 'actor' | 'subject'> & { details?: Record<string, unknown> }): Promise<AuditEntry> {
-    // Appends are serialised so seq and prev always follow the file order.
-    const next = this.queue.then(() => this.appendNow(input));
+    // Appends are serialised (in this process by the queue, across processes by the lock)
+    // so seq and prev always follow the file order.
+    const next = this.queue.then(async () => {
+      checkInput(input);
+      const { entry, anchor } = await withFileLock(this.path, () => this.appendNow(input), lockOptions);
+      // Anchored after the line and the head are on disk: a crash in between leaves the
+      // registry one entry behind, which verify accepts (as it does for the head).
+      if (this.anchorStore) await this.anchorStore.recordAuditAnchor(anchor);
+      return entry;
+    });
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private appendNow(input: Pick<AuditEntry, 'action' | 'actor' | 'subject'> & { details?: Record<string, unknown> }): AuditEntry {
-    checkInput(input);
+  private appendNow(input: Pick<AuditEntry, 'action' | 'actor' | 'subject'> & { details?: Record<string, unknown> }): { entry: AuditEntry; anchor: AuditAnchor } {
     // Another writer, or tampering with the tail, is caught before we chain onto it;
     // edits further back are found by verifyAuditLog and by the next open.
     if (!this.tailUnchanged()) this.resync();
@@ -156,10 +202,11 @@ export class FileAuditLog implements AuditLog {
     }
     this.seq += 1;
     this.prev = sha256Hex(line);
+    this.chain ??= this.prev;
     this.size += bytes.length;
     this.lastLen = bytes.length;
-    writeFileAtomic(headPath(this.path), `${canonicalJson({ entries: this.seq, last: this.prev })}\n`);
-    return entry;
+    writeHead(this.path, this.seq, this.prev);
+    return { entry, anchor: { chain: this.chain, entries: this.seq, last: this.prev } };
   }
 }
 
@@ -185,18 +232,25 @@ function fileSize(path: string): number {
   }
 }
 
-/** Checks every line of the log (and its head file, when there is one). */
-export function verifyAuditLog(path: string): AuditVerifyResult {
-  return scanLog(path).result;
+/** Checks every line of the log, its head file and, when given, the registry's anchor. */
+export function verifyAuditLog(path: string, opts: AuditVerifyOptions = {}): AuditVerifyResult {
+  return scanLog(path, opts).result;
 }
 
-function scanLog(path: string): { result: AuditVerifyResult; lastLine: string | undefined; size: number } {
+interface Scan {
+  result: AuditVerifyResult;
+  firstLine: string | undefined;
+  lastLine: string | undefined;
+  size: number;
+}
+
+function scanLog(path: string, opts: AuditVerifyOptions = {}): Scan {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && readHead(path) === undefined) {
-      return { result: { ok: true, entries: 0 }, lastLine: undefined, size: 0 };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && readHead(path) === undefined && !opts.anchor) {
+      return { result: { ok: true, entries: 0 }, firstLine: undefined, lastLine: undefined, size: 0 };
     }
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new AuditLogError('station.audit.unreadable', `cannot read audit log ${path}: ${(e as Error).message}`, { cause: e });
@@ -209,7 +263,8 @@ function scanLog(path: string): { result: AuditVerifyResult; lastLine: string | 
   if (complete) lines.pop();
   let prev = GENESIS_PREV;
   let lastLine: string | undefined;
-  const fail = (line: number, reason: string) => ({ result: { ok: false, entries: line - 1, problem: { line, reason } }, lastLine, size });
+  const firstLine = lines[0];
+  const fail = (line: number, reason: string): Scan => ({ result: { ok: false, entries: line - 1, problem: { line, reason } }, firstLine, lastLine, size });
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     const n = i + 1;
@@ -220,6 +275,9 @@ function scanLog(path: string): { result: AuditVerifyResult; lastLine: string | 
     lastLine = line;
   }
   const head = readHead(path);
+  if (head === undefined && lines.length > 0) {
+    return fail(lines.length + 1, `the head file ${headPath(path)} is missing: lines may have been removed from the end`);
+  }
   if (head !== undefined) {
     if (head === 'bad') return fail(lines.length + 1, `the head file ${headPath(path)} is unreadable or malformed`);
     if (head.entries > lines.length) {
@@ -232,7 +290,19 @@ function scanLog(path: string): { result: AuditVerifyResult; lastLine: string | 
       return fail(head.entries + 2, `the head file records ${head.entries} entries; lines after ${head.entries + 1} were added by something else`);
     }
   }
-  return { result: { ok: true, entries: lines.length }, lastLine, size };
+  const anchor = opts.anchor;
+  if (anchor !== undefined) {
+    const where = opts.anchorSource ?? 'the registry';
+    if (anchor.entries > lines.length) {
+      return fail(lines.length + 1, `missing: ${where} anchors ${anchor.entries} entries but the log has ${lines.length} (lines removed from the end)`);
+    }
+    if (firstLine === undefined || chainId(firstLine) !== anchor.chain) return fail(1, `the log is not the chain ${where} anchors (it was replaced)`);
+    if (sha256Hex(lines[anchor.entries - 1] as string) !== anchor.last) return fail(anchor.entries, `does not match the anchor in ${where} (the log was rewritten)`);
+    if (lines.length > anchor.entries + 1) {
+      return fail(anchor.entries + 2, `${where} anchors ${anchor.entries} entries; lines after ${anchor.entries + 1} were not anchored`);
+    }
+  }
+  return { result: { ok: true, entries: lines.length }, firstLine, lastLine, size };
 }
 
 function checkLine(line: string, index: number, prev: string): string | undefined {

@@ -11,7 +11,7 @@ import { openAuditLog } from './audit-log.ts';
 import { agentConf, caPassphraseSource, keystoreSecretSource, type PassphraseSource, type StationConfig } from './config.ts';
 import { checkBundle, StationError, type PipelineContext } from './pipeline.ts';
 import { openRegistry } from './registry-sqlite.ts';
-import type { AuditLog, DeviceRegistry } from './records.ts';
+import type { AuditLog } from './records.ts';
 
 /** Where secrets come from: the environment and, on a terminal, a prompt. */
 export type SecretsIo = Pick<CliContext, 'env' | 'prompt'>;
@@ -88,10 +88,11 @@ export async function openStation(config: StationConfig, io: SecretsIo, opts: Op
     beforeBoards(e, wrongSecret ? hint : undefined);
   }
 
-  const registry: DeviceRegistry = await openRegistry(config.paths.registry);
+  const registry = await openRegistry(config.paths.registry);
   let audit: AuditLog;
   try {
-    audit = await openAuditLog(config.paths.audit);
+    // The registry anchors the audit chain (count + last hash), so a cut log is found.
+    audit = await openAuditLog(config.paths.audit, { anchor: registry });
   } catch (e) {
     await registry.close();
     throw e;

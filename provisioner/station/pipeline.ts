@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Ca, Keystore } from '../../certs/index.ts';
 import { verifyBundle, type Bundle } from '../../firmware-js/bundle/index.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
+import { checkBundleChip } from '../../firmware-js/flash-plan.ts';
 import type { EncryptionMode } from '../encryption/index.ts';
 import { connectBoard, type BoardSession, type ConnectOptions, type ResetMode } from '../session/index.ts';
 import { writeJournal, type StepName } from './journal.ts';
@@ -116,6 +117,7 @@ export async function provisionBoard(ctx: PipelineContext, portUrl: string): Pro
     session = await (ctx.connect ?? connectBoard)(portUrl, { ...(ctx.reset ? { reset: ctx.reset } : {}), ...(ctx.baud ? { baud: ctx.baud } : {}) });
     const facts = await session.chipFacts();
     outcome.mac = facts.mac;
+    checkBundleChip(ctx.bundle.manifest.platform, facts.chip); // before any identity, record or write (the plan step checks again)
     const found = await identify(ctx, portUrl, facts);
     outcome.deviceId = found.deviceId;
     outcome.resumed = found.resumed;

@@ -65,6 +65,22 @@ export interface AuditEntry {
   hash: string;
 }
 
+/** Where the audit chain stands, kept outside the log (in the registry) so truncation shows. */
+export interface AuditAnchor {
+  /** sha256 hex of the log's first line: which chain this is. */
+  chain: string;
+  /** Entries in the log. */
+  entries: number;
+  /** sha256 hex of the last line. */
+  last: string;
+}
+
+export interface AuditAnchorStore {
+  auditAnchor(): Promise<AuditAnchor | undefined>;
+  /** Records the anchor durably; never moves it back to fewer entries of the same chain. */
+  recordAuditAnchor(anchor: AuditAnchor): Promise<void>;
+}
+
 export interface AuditLog {
   /** Appends one entry durably (fsync) and returns it. */
   append(entry: Pick<AuditEntry, 'action' | 'actor' | 'subject'> & { details?: Record<string, unknown> }): Promise<AuditEntry>;

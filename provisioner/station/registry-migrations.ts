@@ -44,6 +44,21 @@ export const migrations: readonly Migration[] = [
       db.run('CREATE INDEX devices_status ON devices (status, station)');
     },
   },
+  {
+    version: 3,
+    description: 'audit_anchor: where the audit log chain stands, so its truncation is found',
+    up(db) {
+      db.run(`
+        CREATE TABLE audit_anchor (
+          id         INTEGER PRIMARY KEY CHECK (id = 1),
+          chain      TEXT NOT NULL,
+          entries    INTEGER NOT NULL,
+          last       TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        )
+      `);
+    },
+  },
 ];
 
 /** The newest schema this code knows. */

@@ -4,7 +4,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { AuditLogError, GENESIS_PREV, canonicalJson, headPath, openAuditLog, verifyAuditLog } from '../station/audit-log.ts';
+import { openRegistry } from '../station/registry-sqlite.ts';
 import type { AuditAction } from '../station/records.ts';
 
 function tempLog(): string {
@@ -149,11 +154,13 @@ describe('audit log: tampering is found at the right line', () => {
     }
   });
 
-  it('deleting the last line without the head file is not detectable (documented limit)', async () => {
+  it('deleting the last line and the head file is found: a missing head is itself a finding', async () => {
     const lines = await setup();
-    writeFileSync(path, `${lines.slice(0, -1).join('\n')}\n`);
-    rmSync(headPath(path));
-    expect(verifyAuditLog(path)).toEqual({ ok: true, entries: N - 1 });
+    for (const keep of [N - 1, N, 1]) {
+      writeFileSync(path, `${lines.slice(0, keep).join('\n')}\n`);
+      rmSync(headPath(path), { force: true });
+      expect(verifyAuditLog(path)).toEqual({ ok: false, entries: keep, problem: { line: keep + 1, reason: `the head file ${headPath(path)} is missing: lines may have been removed from the end` } });
+    }
   });
 
   it('every swap of two adjacent lines, and of two distant lines', async () => {
@@ -210,5 +217,80 @@ describe('audit log: tampering is found at the right line', () => {
     writeFileSync(path, pristine);
     writeFileSync(headPath(path), pristineHead);
     expect(verifyAuditLog(path)).toEqual({ ok: true, entries: N });
+  });
+});
+
+describe('audit log: anchored in the registry', () => {
+  const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+  it('a new log has its head from the start, so a log without one is never normal', async () => {
+    const path = tempLog();
+    await openAuditLog(path);
+    expect(JSON.parse(readFileSync(headPath(path), 'utf8'))).toEqual({ entries: 0, last: GENESIS_PREV });
+    expect(verifyAuditLog(path)).toEqual({ ok: true, entries: 0 });
+  });
+
+  it('lines cut from the end with the head rewritten to match are found through the anchor, and the station will not append to it', async () => {
+    const path = tempLog();
+    const registry = await openRegistry(join(path, '..', 'registry.sqlite'));
+    const log = await openAuditLog(path, { clock: fixedClock(), anchor: registry });
+    for (let i = 0; i < 12; i++) await log.append({ action: 'provision.done', actor: 'alice', subject: { deviceId: `esp32_${String(i).padStart(6, '0')}` } });
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    const anchor = await registry.auditAnchor();
+    expect(anchor).toEqual({ chain: sha(lines[0]!), entries: 12, last: sha(lines[11]!) });
+    expect(verifyAuditLog(path, { anchor: anchor! })).toEqual({ ok: true, entries: 12 });
+
+    // Two lines removed and a consistent head written: the log and head alone agree …
+    writeFileSync(path, `${lines.slice(0, 10).join('\n')}\n`);
+    writeFileSync(headPath(path), `${canonicalJson({ entries: 10, last: sha(lines[9]!) })}\n`);
+    expect(verifyAuditLog(path)).toEqual({ ok: true, entries: 10 });
+    // … the registry does not.
+    expect(verifyAuditLog(path, { anchor: anchor!, anchorSource: 'the registry' })).toEqual({
+      ok: false,
+      entries: 10,
+      problem: { line: 11, reason: 'missing: the registry anchors 12 entries but the log has 10 (lines removed from the end)' },
+    });
+    await expect(openAuditLog(path, { anchor: registry })).rejects.toMatchObject({ code: 'station.audit.corrupt' });
+    // A whole new chain in its place is found too.
+    rmSync(path);
+    rmSync(headPath(path));
+    const forged = await openAuditLog(path);
+    for (let i = 0; i < 12; i++) await forged.append({ action: 'provision.done', actor: 'mallory', subject: {} });
+    expect(verifyAuditLog(path, { anchor: anchor! }).problem).toEqual({ line: 1, reason: 'the log is not the chain the registry anchors (it was replaced)' });
+    await registry.close();
+  });
+
+  it('an append whose anchor was not written yet (a crash) still verifies: the anchor may be one entry behind', async () => {
+    const path = tempLog();
+    const registry = await openRegistry(join(path, '..', 'registry.sqlite'));
+    const log = await openAuditLog(path, { anchor: registry });
+    for (let i = 0; i < 3; i++) await log.append({ action: 'rollout', actor: 'ops', subject: {} });
+    const anchor = (await registry.auditAnchor())!;
+    const plain = await openAuditLog(path);
+    await plain.append({ action: 'rollout', actor: 'ops', subject: {} });
+    expect(verifyAuditLog(path, { anchor })).toEqual({ ok: true, entries: 4 });
+    await plain.append({ action: 'rollout', actor: 'ops', subject: {} });
+    expect(verifyAuditLog(path, { anchor }).problem?.reason).toMatch(/anchors 3 entries; lines after 4 were not anchored/);
+    await registry.close();
+  });
+
+  it('two processes appending at once chain one after the other: the log verifies, the anchor is at the end', { timeout: 60_000 }, async () => {
+    const path = tempLog();
+    const registryPath = join(path, '..', 'registry.sqlite');
+    await (await openRegistry(registryPath)).close();
+    const writer = fileURLToPath(new URL('./audit-writer.ts', import.meta.url));
+    const start = String(Date.now() + 1500);
+    const count = 30;
+    const outs = await Promise.all(
+      ['alice', 'bob'].map((actor) => promisify(execFile)(process.execPath, ['--import', 'tsx', writer, path, registryPath, actor, String(count), start], { timeout: 50_000 })),
+    );
+    expect(outs.map((o) => o.stdout.trim())).toEqual([`appended ${count}`, `appended ${count}`]);
+    const registry = await openRegistry(registryPath, { readOnly: true });
+    const anchor = await registry.auditAnchor();
+    await registry.close();
+    expect(anchor?.entries).toBe(2 * count);
+    expect(verifyAuditLog(path, { anchor: anchor! })).toEqual({ ok: true, entries: 2 * count });
+    const actors = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).actor as string);
+    expect(actors.filter((a) => a === 'alice')).toHaveLength(count);
   });
 });

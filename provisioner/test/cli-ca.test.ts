@@ -1,5 +1,5 @@
 // `espfleet ca …` end to end, in-process, with openssl checking what lands on disk.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,7 +76,7 @@ describe('espfleet ca', () => {
     const v = await openssl(['verify', '-CAfile', join(caDir, 'root.pem'), '-untrusted', join(caDir, 'intermediate.pem'), cert]);
     expect(v.stdout).toMatch(/: OK/);
     expect(expectOk(await openssl(['x509', '-noout', '-serial', '-in', cert]), 'serial').trim().toLowerCase()).toBe(`serial=${out.serial}`);
-    const bad = await espfleet(['ca', 'issue', '--dir', caDir, '--cn', 'a/b', '--out-cert', cert, '--out-key', key], { env });
+    const bad = await espfleet(['ca', 'issue', '--dir', caDir, '--cn', 'a/b', '--out-cert', cert, '--out-key', join(dir, 'bad.key')], { env });
     expectOneLineError(bad, 'certs.device.bad_id');
   });
 
@@ -132,5 +132,33 @@ describe('espfleet ca', () => {
     const unknown = await espfleet(['ca', 'revoke', '--dir', caDir, '--serial', 'ff'], { env });
     expectOneLineError(unknown, 'certs.revoke.unknown_serial');
     expect(readFileSync(crlPath, 'utf8')).toMatch(/BEGIN X509 CRL/);
+  });
+});
+
+describe('espfleet ca never silently overwrites a private key', () => {
+  it('issue, server-cert and client-cert refuse an existing --out-key before anything is issued; --force replaces it', async () => {
+    const ca2 = join(dir, 'ca-overwrite');
+    expect((await espfleet(['ca', 'init', '--dir', ca2], { env })).code).toBe(0);
+    const issued = () => (existsSync(join(ca2, 'issued.jsonl')) ? readFileSync(join(ca2, 'issued.jsonl'), 'utf8') : '');
+    const cmds: Array<[string, string[]]> = [
+      ['issue', ['--cn', 'esp32_000001']],
+      ['server-cert', ['--dns', 'mqtt.example.com']],
+      ['client-cert', ['--role', 'operator', '--name', 'bob']],
+    ];
+    for (const [sub, args] of cmds) {
+      const key = join(dir, `${sub}-existing.key`);
+      writeFileSync(key, 'the only copy of an older key\n', { mode: 0o600 });
+      const before = issued();
+      const r = await espfleet(['ca', sub, '--dir', ca2, ...args, '--out-cert', join(dir, `${sub}-new.pem`), '--out-key', key], { env });
+      expectOneLineError(r, 'io.exists');
+      expect(r.stderr).toMatch(new RegExp(`refusing to overwrite ${key.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, which may be the only copy of a private key: it already exists \\[io\\.exists\\]\\nhint: .*--force`));
+      expect(readFileSync(key, 'utf8')).toBe('the only copy of an older key\n');
+      expect(issued()).toBe(before);
+
+      const forced = await espfleet(['ca', sub, '--dir', ca2, ...args, '--out-cert', join(dir, `${sub}-new.pem`), '--out-key', key, '--force'], { env });
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(readFileSync(key, 'utf8')).toMatch(/BEGIN (EC )?PRIVATE KEY/);
+      expect(statSync(key).mode & 0o777).toBe(0o600);
+    }
   });
 });

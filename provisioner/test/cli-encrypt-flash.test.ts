@@ -68,14 +68,14 @@ describe('encrypt-flash + flash --encrypt-with-escrow, checked by espefuse, espt
 
     const dry = await espfleet(['encrypt-flash', '--port', url, '--mode', 'development', ...ks.args]);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toMatch(/^dry run for esp32-[0-9a-f]{12} \([0-9a-f:]{17}\) on rfc2217:\/\/\S+, development mode:\n/);
+    expect(dry.stdout).toMatch(/^dry run for esp32_[0-9A-F]{6} \([0-9a-f:]{17}\) on rfc2217:\/\/\S+, development mode:\n/);
     expect(dry.stdout).toContain('nothing was escrowed, burned or written; add --confirm');
     expect(b.chip.efuse.programCount).toBe(0);
 
     await portFree();
     const on = await espfleet(['encrypt-flash', '--port', url, '--mode', 'development', ...ks.args, '--confirm']);
     expect(on.code, on.stderr).toBe(0);
-    expect(on.stdout).toMatch(/^flash encryption on for esp32-[0-9a-f]{12} \([0-9a-f:]{17}\) in development mode: FLASH_CRYPT_CNT 0x1, key generated and escrowed/);
+    expect(on.stdout).toMatch(/^flash encryption on for esp32_[0-9A-F]{6} \([0-9a-f:]{17}\) in development mode: FLASH_CRYPT_CNT 0x1, key generated and escrowed/);
     expect(on.stdout).toContain('no bundle written: flash it with `espfleet flash --encrypt-with-escrow`');
     expect(on.stderr).toMatch(/^escrowing a new flash-encryption key/m);
 
@@ -230,7 +230,7 @@ describe('espfleet keystore export', () => {
     expect(Array.from(b.chip.efuse.hardwareBlockWords(1))).toEqual(keyToBlockWords(key));
     const log = readFileSync(`${ks.path}.exports.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(log).toHaveLength(1);
-    expect(log[0]).toMatchObject({ event: 'keystore.export', mac, deviceId: `esp32-${mac.replace(/:/g, '')}`, kind: 'flash-encryption-key', out });
+    expect(log[0]).toMatchObject({ event: 'keystore.export', mac, deviceId: `esp32_${mac.replace(/:/g, '').slice(6).toUpperCase()}`, kind: 'flash-encryption-key', out });
     expect(statSync(`${ks.path}.exports.jsonl`).mode & 0o777).toBe(0o600);
     expect(JSON.stringify(log)).not.toContain(Buffer.from(key).toString('hex'));
 

@@ -32,6 +32,20 @@ describe('espfleet fw', () => {
     expect(JSON.parse(r.stdout).updateKey).toMatch(/^MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE/);
   });
 
+  it('keygen refuses an existing --out (it may be the only copy of a key) unless --force', async () => {
+    const out = join(dir, 'existing.pem');
+    writeFileSync(out, 'the only copy of last year\'s release key\n', { mode: 0o600 });
+    const r = await espfleet(['fw', 'keygen', '--out', out, '--pub', join(dir, 'existing.pub.pem')], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: refusing to overwrite .*existing\.pem, which may be the only copy of a private key: it already exists \[io\.exists\]\nhint: .*--force/);
+    expect(readFileSync(out, 'utf8')).toBe('the only copy of last year\'s release key\n');
+    expect(() => statSync(join(dir, 'existing.pub.pem'))).toThrow();
+    const forced = await espfleet(['fw', 'keygen', '--out', out, '--force'], { env });
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+  });
+
   it('keygen refuses to run without a passphrase source and says how to give one', async () => {
     const r = await espfleet(['fw', 'keygen', '--out', join(dir, 'd.pem')]);
     expect(r.code).toBe(1);

@@ -13,6 +13,7 @@ import { planFlash } from '../../firmware-js/flash-plan.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { enableFlashEncryption, flashWithEscrowedKey, keyToBlockWords, type PlannedRegion } from '../encryption/index.ts';
 import { connectBoard, type BoardSession } from '../session/index.ts';
+import { DEFAULT_DEVICE_ID_TEMPLATE, deviceIdFor } from '../station/device-id.ts';
 import { boardsPerTest, type TestBoard } from './session-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-encrypt-'));
@@ -50,6 +51,9 @@ describe('enableFlashEncryption', () => {
     expect(r.key).toBe('new');
     expect(r.final).toMatchObject({ enabled: true, flashCryptCnt: 1, flashCryptConfig: 0xf, keyReadProtected: true, keyWriteProtected: true, releaseMode: false });
     const escrowed = ks.get({ mac: r.mac }, 'flash-encryption-key');
+    // Escrowed under the id the station gives this board, so either finds the other's key.
+    expect(r.deviceId).toBe(deviceIdFor(DEFAULT_DEVICE_ID_TEMPLATE, r.mac));
+    expect(ks.get({ deviceId: deviceIdFor(DEFAULT_DEVICE_ID_TEMPLATE, r.mac) }, 'flash-encryption-key').secret).toEqual(escrowed.secret);
     // The chip's real BLK1 (hidden from RDATA) is the escrowed key in burn-key byte order (§3.6).
     expect(Array.from(b.chip.efuse.hardwareBlockWords(1))).toEqual(keyToBlockWords(escrowed.secret));
     expect(b.chip.efuse.readRegister(0x038)).toBe(0);
@@ -171,7 +175,7 @@ describe('refusals change nothing', () => {
     const before = snapshotOf(b);
     const r = await withSession(b, (s) => enableFlashEncryption(s, { mode: 'release', keystore: ks, regions: plan, confirm: false, randomKey: rnd }));
     expect(r.dryRun).toBe(true);
-    expect(r.actions[0]).toMatch(/^generate a new 256-bit key and escrow it for esp32-[0-9a-f]{12} \([0-9a-f:]{17}\) in .* before any burn$/);
+    expect(r.actions[0]).toMatch(/^generate a new 256-bit key and escrow it for esp32_[0-9A-F]{6} \([0-9a-f:]{17}\) in .* before any burn$/);
     expect(r.actions).toContain('burn BLOCK1: BLOCK1');
     expect(r.actions).toContain('  FLASH_CRYPT_CONFIG: 0x0 → 0xf');
     expect(r.actions).toContain('  RD_DIS: 0x0 → 0x1');

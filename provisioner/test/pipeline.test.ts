@@ -1,10 +1,10 @@
-// The factory pipeline on virtual boards: a board provisioned end to end (registry, audit
+// The factory pipeline on virtual boards: a board provisioned end to end (registry, the real audit
 // log, journal without keys, the chip's decrypted fs), the refusals that burn nothing, a
 // resume that keeps a finished identity, and the fault matrix — power cut at many points,
 // then a re-run that always ends provisioned, with BLK1 equal to the escrowed key and every
 // abandoned certificate revoked.
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,8 @@ import type { PowerLossFault, VirtualEsp32 } from '../../hil-tests/virtual-esp32
 import { keyToBlockWords } from '../encryption/index.ts';
 import { openBoardSession, type BoardSession } from '../session/index.ts';
 import { composeConf9, deviceIdFor, journalPath, provisionBoard, readJournal, type BoardJournal, type BoardOutcome, type PipelineContext } from '../station/pipeline.ts';
-import type { AuditEntry, AuditLog, DeviceRecord, DeviceRegistry, DeviceStatus } from '../station/records.ts';
+import { headPath, openAuditLog, verifyAuditLog, type FileAuditLog } from '../station/audit-log.ts';
+import type { AuditEntry, DeviceRecord, DeviceRegistry, DeviceStatus } from '../station/records.ts';
 import { type TestBoard, boardsPerTest, connectWatched } from './session-fixtures.ts';
 
 // ---- small in-memory stores implementing the station's interfaces ------------------------
@@ -40,23 +41,34 @@ class MemoryRegistry implements DeviceRegistry {
   async close(): Promise<void> {}
 }
 
-const canonical = (v: unknown): string =>
-  v && typeof v === 'object' && !Array.isArray(v)
-    ? `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
-    : Array.isArray(v) ? `[${v.map(canonical).join(',')}]` : JSON.stringify(v);
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+/**
+ * The station's real audit log (FileAuditLog on disk, with its head file), read back
+ * from the file for the checks: what the tests see is what `espfleet audit verify` sees.
+ */
+class FileAudit {
+  private constructor(
+    readonly log: FileAuditLog,
+    readonly path: string,
+  ) {}
 
-class MemoryAudit implements AuditLog {
-  readonly entries: AuditEntry[] = [];
-  async append(e: Pick<AuditEntry, 'action' | 'actor' | 'subject'> & { details?: Record<string, unknown> }): Promise<AuditEntry> {
-    const last = this.entries.at(-1);
-    const body = { seq: this.entries.length, at: new Date().toISOString(), ...e, prev: last ? sha256(canonical(last)) : '0'.repeat(64) };
-    const entry = { ...body, hash: sha256(canonical(body)) } as AuditEntry;
-    this.entries.push(entry);
-    return entry;
+  static async open(path: string): Promise<FileAudit> {
+    return new FileAudit(await openAuditLog(path), path);
   }
+
+  lines(): string[] {
+    if (!existsSync(this.path)) return [];
+    const text = readFileSync(this.path, 'utf8');
+    return text === '' ? [] : text.trimEnd().split('\n');
+  }
+
+  entries(): AuditEntry[] {
+    return this.lines().map((l) => JSON.parse(l) as AuditEntry);
+  }
+
   actions(deviceId?: string): string[] {
-    return this.entries.filter((e) => !deviceId || e.subject.deviceId === deviceId).map((e) => e.action);
+    return this.entries()
+      .filter((e) => !deviceId || e.subject.deviceId === deviceId)
+      .map((e) => e.action);
   }
 }
 
@@ -91,7 +103,7 @@ async function chipVerdict(chip: VirtualEsp32): Promise<{ ok: boolean; line: str
 interface Station {
   ctx: PipelineContext;
   registry: MemoryRegistry;
-  audit: MemoryAudit;
+  audit: FileAudit;
   keystore: Keystore;
   /** Power cut armed once, right after the next connect. */
   armNext: PowerLossFault | undefined;
@@ -101,7 +113,7 @@ interface Station {
 async function station(over: Partial<PipelineContext> = {}): Promise<Station> {
   const keystore = await createKeystore(join(dir, `ks${++n}.json`), { key: new Uint8Array(randomBytes(32)) });
   const registry = new MemoryRegistry();
-  const audit = new MemoryAudit();
+  const audit = await FileAudit.open(join(dir, `audit${n}.jsonl`));
   const st: Station = { registry, audit, keystore, armNext: undefined, progress: [], ctx: undefined as unknown as PipelineContext };
   st.ctx = {
     ca,
@@ -114,7 +126,7 @@ async function station(over: Partial<PipelineContext> = {}): Promise<Station> {
     agentSettings: { wifi: { ap: { enable: false } }, device: { location: 'line-3' } },
     encryptionMode: 'development',
     registry,
-    audit,
+    audit: audit.log,
     journalDir: join(dir, `journal${n}`),
     station: 'station-test',
     operator: 'tester',
@@ -193,13 +205,16 @@ function expectProvisioned(st: Station, b: TestBoard, out: BoardOutcome): Device
   return rec;
 }
 
-function expectAuditChain(audit: MemoryAudit): void {
-  audit.entries.forEach((e, i) => {
-    expect(e.seq).toBe(i);
-    if (i > 0) expect(e.prev).toBe(sha256(canonical(audit.entries[i - 1])));
-    expect(JSON.stringify(e)).not.toMatch(/PRIVATE KEY/);
-  });
+/** The log on disk passes the station's own verification (chain, order, head) and holds no key. */
+function expectAuditChain(audit: FileAudit): void {
+  const lines = audit.lines();
+  expect(lines.length).toBeGreaterThan(0);
+  expect(verifyAuditLog(audit.path)).toEqual({ ok: true, entries: lines.length });
+  expect(JSON.parse(readFileSync(headPath(audit.path), 'utf8'))).toEqual({ entries: lines.length, last: sha256(lines.at(-1)!) });
+  expect(lines.join('\n')).not.toMatch(/PRIVATE KEY|BEGIN EC/);
 }
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 // ---- tests -------------------------------------------------------------------------------
 
@@ -237,7 +252,15 @@ describe('provisionBoard on a virtual ESP32', () => {
     expect(out.resumed).toBe(false);
     expect(out.revoked).toEqual([]);
     expect(st.audit.actions(rec.deviceId)).toEqual(['provision.start', 'provision.identity', 'provision.escrow', 'provision.efuse', 'provision.flash', 'provision.done']);
+    expect(st.audit.entries().map((e) => e.actor)).toEqual(Array(6).fill('tester'));
     expectAuditChain(st.audit);
+    // The check has teeth: the same log with one step's record edited fails verification there.
+    const copy = join(dir, 'audit-edited.jsonl');
+    const lines = st.audit.lines();
+    lines[3] = lines[3]!.replace('"actor":"tester"', '"actor":"mallory"');
+    writeFileSync(copy, `${lines.join('\n')}\n`);
+    writeFileSync(headPath(copy), readFileSync(headPath(st.audit.path)));
+    expect(verifyAuditLog(copy)).toMatchObject({ ok: false, problem: { line: 4 } });
     expect(readJournal(st.ctx.journalDir, rec.mac)?.boot?.line).toContain("would run app 'app_0'");
   });
 

@@ -258,7 +258,7 @@ describe('station acceptance: eight boards in parallel, checked with Espressif t
     // audit verify: intact as written; a copy with one line edited is caught at that line.
     const verify = await espfleet(['audit', 'verify', '--station', stationPath]);
     expect(verify.code, verify.stdout).toBe(0);
-    expect(verify.stdout).toMatch(new RegExp(`^audit log intact: ${lines.length} entries`));
+    expect(verify.stdout).toMatch(new RegExp(`^audit log intact: ${lines.length} entries .*; matches the anchor in `));
     const doneLine = lines.findIndex((l) => (JSON.parse(l) as AuditEntry).action === 'provision.done');
     expect(lines[doneLine]).toContain('"acceptor"');
     const edited = lines.map((l, i) => (i === doneLine ? l.replace('"acceptor"', '"intruder"') : l));
@@ -270,6 +270,7 @@ describe('station acceptance: eight boards in parallel, checked with Espressif t
     // The unedited copy still verifies: the failure is the edit, not the copying.
     const clean = join(dir, 'audit-copy.jsonl');
     copyFileSync(auditPath, clean);
+    copyFileSync(`${auditPath}.head`, `${clean}.head`); // a log without its head is a finding
     expect((await espfleet(['audit', 'verify', '--log', clean])).code).toBe(0);
 
     console.log(`${BOARDS} boards provisioned in ${provisionSeconds.toFixed(1)} s; oracles for all ${BOARDS} in ${oracleSeconds.toFixed(1)} s`);

@@ -1,41 +1,64 @@
 // A local serial port (USB-UART bridges: CP210x, CH340, FTDI, Espressif USB-JTAG)
 // through node serialport. DTR and RTS go to the driver in one `set` call, which
 // issues a single modem-control update — reset timing depends on it.
+import { SerialPortStream } from '@serialport/stream';
 import { SerialPort } from 'serialport';
-import { TransportError, transportClosed } from './errors.ts';
+import { TransportError, transportBusy, transportClosed, transportNotOpen, transportVanished } from './errors.ts';
 import { ListenerSet } from './listeners.ts';
 import type { SerialSignals, Transport, TransportInfo, Unsubscribe } from './transport.ts';
 
 const DEFAULT_BAUD = 115200;
 
+/** What serialport's stream needs from a platform binding (the OS one, or binding-mock in tests). */
+export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding'];
+
+export interface NodeSerialOptions {
+  baudRate?: number;
+  /** The serialport binding; tests pass `@serialport/binding-mock`, the product the OS one. */
+  binding?: SerialBinding;
+}
+
 export class NodeSerialTransport implements Transport {
   readonly info: TransportInfo;
-  private port: SerialPort | undefined;
+  private port: SerialPortStream | undefined;
+  private opened = false;
   private closing = false;
+  private readonly baudRate: number;
+  private readonly binding: SerialBinding | undefined;
   private readonly dataListeners = new ListenerSet<Uint8Array>();
   private readonly closeListeners = new ListenerSet<Error | undefined>();
   private writeChain: Promise<void> = Promise.resolve();
+  /** Rejecters of writes not yet finished: a close fails them instead of leaving them hanging. */
+  private readonly unfinished = new Set<(e: Error) => void>();
 
   constructor(
     readonly path: string,
     url = path,
-    private readonly baudRate = DEFAULT_BAUD,
+    options: NodeSerialOptions = {},
   ) {
     this.info = { url, kind: 'serial' };
+    this.baudRate = options.baudRate ?? DEFAULT_BAUD;
+    this.binding = options.binding;
   }
 
   async open(): Promise<void> {
     if (this.port) return;
-    const port = new SerialPort({ path: this.path, baudRate: this.baudRate, autoOpen: false, lock: true });
+    const settings = { path: this.path, baudRate: this.baudRate, autoOpen: false, lock: true } as const;
+    const port = this.binding ? new SerialPortStream({ ...settings, binding: this.binding }) : new SerialPort(settings);
     await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(openError(this.path, e)) : resolve())));
     this.port = port;
-    port.on('data', (chunk: Buffer) => this.dataListeners.emit(new Uint8Array(chunk)));
+    this.opened = true;
+    // Each open is a new session: its close is ours only if we ask for it.
+    this.closing = false;
+    port.on('data', (chunk: Buffer) => {
+      if (this.port === port) this.dataListeners.emit(new Uint8Array(chunk));
+    });
     port.on('close', (e: (Error & { disconnected?: boolean }) | null) => {
+      if (this.port !== port) return;
       const vanished = !this.closing;
       this.port = undefined;
-      this.closeListeners.emit(
-        vanished ? new TransportError('transport.vanished', `${this.path} went away${e ? `: ${e.message}` : ''}`, { hint: 'check the USB cable and the hub' }) : undefined,
-      );
+      for (const fail of [...this.unfinished]) fail(transportClosed(this.info.url));
+      this.closeListeners.emit(vanished ? transportVanished(this.path, e?.message) : undefined);
       this.closeListeners.clear();
     });
     port.on('error', () => {}); // surfaced through write rejections and 'close'
@@ -49,17 +72,20 @@ export class NodeSerialTransport implements Transport {
   }
 
   write(data: Uint8Array): Promise<void> {
-    const next = this.writeChain.then(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          const port = this.port;
-          if (!port) return reject(transportClosed(this.info.url));
-          port.write(Buffer.from(data), (e) => {
-            if (e) return reject(new TransportError('transport.write_failed', `write to ${this.path} failed: ${e.message}`, { cause: e }));
-            port.drain((d) => (d ? reject(new TransportError('transport.write_failed', `drain of ${this.path} failed: ${d.message}`, { cause: d })) : resolve()));
-          });
-        }),
-    );
+    if (!this.port) return Promise.reject(this.notUsable());
+    let fail: (e: Error) => void = () => {};
+    const next = new Promise<void>((resolve, reject) => {
+      fail = reject;
+      this.unfinished.add(reject);
+      this.writeChain.then(() => {
+        const port = this.port;
+        if (!port) return reject(this.notUsable());
+        port.write(Buffer.from(data), (e) => {
+          if (e) return reject(new TransportError('transport.write_failed', `write to ${this.path} failed: ${e.message}`, { cause: e }));
+          port.drain((d) => (d ? reject(new TransportError('transport.write_failed', `drain of ${this.path} failed: ${d.message}`, { cause: d })) : resolve()));
+        });
+      });
+    }).finally(() => this.unfinished.delete(fail));
     this.writeChain = next.catch(() => {});
     return next;
   }
@@ -88,9 +114,13 @@ export class NodeSerialTransport implements Transport {
     return this.closeListeners.add(listener);
   }
 
-  private requirePort(): SerialPort {
-    if (!this.port) throw transportClosed(this.info.url);
+  private requirePort(): SerialPortStream {
+    if (!this.port) throw this.notUsable();
     return this.port;
+  }
+
+  private notUsable(): TransportError {
+    return this.opened ? transportClosed(this.info.url) : transportNotOpen(this.info.url);
   }
 }
 
@@ -99,9 +129,7 @@ function openError(path: string, e: Error): TransportError {
   if (/ENOENT|No such file/i.test(text)) {
     return new TransportError('transport.not_found', `no serial port at ${path}`, { hint: 'run `espfleet ports` to list the ports', cause: e });
   }
-  if (/lock|EBUSY|busy|Resource temporarily unavailable/i.test(text)) {
-    return new TransportError('transport.busy', `${path} is in use by another program`, { hint: 'close the other program (a serial monitor, another espfleet) and retry', cause: e });
-  }
+  if (/lock|EBUSY|busy|Resource temporarily unavailable/i.test(text)) return transportBusy(path);
   if (/EACCES|Permission denied/i.test(text)) {
     return new TransportError('transport.no_permission', `no permission to open ${path}`, { hint: 'add your user to the "dialout" group (then log in again)', cause: e });
   }

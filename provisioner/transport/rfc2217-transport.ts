@@ -2,7 +2,7 @@
 // plus baud rate and DTR/RTS carried as Telnet COM-PORT-OPTION commands, so a
 // remote rig can reset a board exactly as a local USB bridge would.
 import { Socket, connect } from 'node:net';
-import { TransportError, transportClosed } from './errors.ts';
+import { TransportError, transportBusy, transportClosed, transportNotOpen, transportVanished } from './errors.ts';
 import { ListenerSet } from './listeners.ts';
 import {
   COM_PORT,
@@ -23,18 +23,25 @@ import type { SerialSignals, Transport, TransportInfo, Unsubscribe } from './tra
 
 const ACK_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 5000;
+/** How long open() waits for the server's first Telnet answer (a refusal comes before it). */
 const GREETING_TIMEOUT_MS = 1000;
 /** Options we agree to in both directions; everything else is refused. */
 const ACCEPTED = new Set<number>([OPTION.BINARY, OPTION.SGA, OPTION.COM_PORT]);
 
+interface PendingAck {
+  done(): void;
+  fail(e: Error): void;
+}
+
 export class Rfc2217Transport implements Transport {
   readonly info: TransportInfo;
   private socket: Socket | undefined;
+  private opened = false;
   private closed = false;
-  private readonly parser = new TelnetParser();
+  private parser = new TelnetParser();
   private readonly dataListeners = new ListenerSet<Uint8Array>();
   private readonly closeListeners = new ListenerSet<Error | undefined>();
-  private readonly pendingAcks = new Map<number, Array<{ done: () => void; fail: (e: Error) => void }>>();
+  private readonly pendingAcks = new Map<number, PendingAck[]>();
   private writeChain: Promise<void> = Promise.resolve();
   /** Set once the server has sent a Telnet command; until then data is kept as a possible refusal. */
   private greeted = false;
@@ -76,10 +83,18 @@ export class Rfc2217Transport implements Transport {
     });
     socket.setNoDelay(true);
     this.socket = socket;
+    // Each open is a new session (reopen after close is allowed).
+    this.opened = true;
+    this.closed = false;
+    this.parser = new TelnetParser();
+    this.greeted = false;
+    this.preamble = new Uint8Array(0);
     socket.on('data', (chunk: Buffer) => this.receive(new Uint8Array(chunk)));
     socket.on('error', () => {}); // 'close' follows and reports
     const greeted = this.awaitGreeting(socket);
-    socket.on('close', () => this.finish(this.closed ? undefined : (this.refusal() ?? new TransportError('transport.vanished', `${this.info.url} closed the connection`))));
+    socket.on('close', () => {
+      if (this.socket === socket) this.finish(this.closed ? undefined : (this.refusal() ?? transportVanished(this.info.url, 'the server closed the connection')));
+    });
     socket.write(
       Uint8Array.from([
         ...negotiation(WILL, OPTION.BINARY),
@@ -104,7 +119,7 @@ export class Rfc2217Transport implements Transport {
       const onClose = () => {
         clearTimeout(timer);
         this.onGreeting = undefined;
-        reject(this.refusal() ?? new TransportError('transport.vanished', `${this.info.url} closed the connection before RFC 2217 negotiation`, { hint: 'another client may hold the port; close it and retry' }));
+        reject(this.refusal() ?? transportVanished(this.info.url, 'the server closed the connection before RFC 2217 negotiation (another client may hold the port)'));
       };
       function done(): void {
         clearTimeout(timer);
@@ -123,20 +138,16 @@ export class Rfc2217Transport implements Transport {
   private refusal(): TransportError | undefined {
     if (this.greeted) return undefined;
     const text = new TextDecoder().decode(this.preamble).replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '').trim().slice(0, 200);
-    if (/busy|in use|already/i.test(text)) {
-      return new TransportError('transport.busy', `${this.info.url} is in use by another client; the server says "${text}"`, {
-        hint: 'wait for the other command to finish or stop it, then run this one again',
-      });
-    }
-    if (text) return new TransportError('transport.vanished', `${this.info.url} closed the connection before RFC 2217 negotiation (server says: ${text})`);
+    if (/busy|in use|already/i.test(text)) return transportBusy(this.info.url, `another client; the server says "${text}"`);
+    if (text) return transportVanished(this.info.url, `the server closed the connection before RFC 2217 negotiation, saying "${text}"`);
     return undefined;
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.socket) return;
     this.closed = true;
-    this.socket?.end();
-    this.socket?.destroy();
+    this.socket.end();
+    this.socket.destroy();
     this.finish(undefined);
   }
 
@@ -155,7 +166,7 @@ export class Rfc2217Transport implements Transport {
     const dtr = subnegotiation(COM_PORT.SET_CONTROL, Uint8Array.of(signals.dtr ? CONTROL.DTR_ON : CONTROL.DTR_OFF));
     const rts = subnegotiation(COM_PORT.SET_CONTROL, Uint8Array.of(signals.rts ? CONTROL.RTS_ON : CONTROL.RTS_OFF));
     const acked = Promise.all([this.awaitAck(COM_PORT.SET_CONTROL), this.awaitAck(COM_PORT.SET_CONTROL)]);
-    acked.catch(() => {}); // if the send fails, that error is the one reported
+    acked.catch(() => undefined); // if the send fails, that is the error to report
     await this.send(Uint8Array.from([...dtr, ...rts]));
     await acked;
   }
@@ -175,29 +186,29 @@ export class Rfc2217Transport implements Transport {
 
   private async command(code: number, value: Uint8Array): Promise<void> {
     const acked = this.awaitAck(code);
-    acked.catch(() => {}); // if the send fails, that error is the one reported
+    acked.catch(() => undefined); // if the send fails, that is the error to report
     await this.send(subnegotiation(code, value));
     await acked;
   }
 
   private awaitAck(code: number): Promise<void> {
+    if (!this.socket || this.closed) return Promise.reject(this.opened ? transportClosed(this.info.url) : transportNotOpen(this.info.url));
     return new Promise((resolve, reject) => {
-      if (this.closed) return reject(transportClosed(this.info.url));
-      const entry = {
-        done: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        fail: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
       const timer = setTimeout(() => {
         const waiting = this.pendingAcks.get(code);
         waiting?.splice(waiting.indexOf(entry), 1);
         reject(new TransportError('transport.no_ack', `${this.info.url} did not acknowledge RFC 2217 command ${code}`, { hint: 'the server may not support RFC 2217 (ser2net needs "telnet(rfc2217)")' }));
       }, ACK_TIMEOUT_MS);
+      const entry: PendingAck = {
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        fail: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       const waiting = this.pendingAcks.get(code) ?? [];
       waiting.push(entry);
       this.pendingAcks.set(code, waiting);
@@ -209,7 +220,7 @@ export class Rfc2217Transport implements Transport {
       () =>
         new Promise<void>((resolve, reject) => {
           const socket = this.socket;
-          if (this.closed || !socket) return reject(transportClosed(this.info.url));
+          if (this.closed || !socket) return reject(this.opened ? transportClosed(this.info.url) : transportNotOpen(this.info.url));
           socket.write(bytes, (e) => (e ? reject(new TransportError('transport.write_failed', `write to ${this.info.url} failed: ${e.message}`, { cause: e })) : resolve()));
         }),
     );
@@ -218,6 +229,7 @@ export class Rfc2217Transport implements Transport {
   }
 
   private receive(chunk: Uint8Array): void {
+    if (this.closed) return; // nothing is delivered after close
     for (const event of this.parser.feed(chunk)) {
       if (event.kind !== 'data' && !this.greeted) {
         this.greeted = true;
@@ -245,9 +257,8 @@ export class Rfc2217Transport implements Transport {
     if (this.socket === undefined && this.closed) return;
     this.socket = undefined;
     this.closed = true;
-    // Commands still waiting fail now with the reason, not later with a stray no_ack.
-    const gone = reason ?? transportClosed(this.info.url);
-    for (const waiting of this.pendingAcks.values()) for (const entry of waiting.splice(0)) entry.fail(gone);
+    // A command waiting for its acknowledgement fails now, not at its timeout.
+    for (const waiting of this.pendingAcks.values()) waiting.splice(0).forEach((w) => w.fail(transportClosed(this.info.url)));
     this.closeListeners.emit(reason);
     this.closeListeners.clear();
   }

@@ -21,15 +21,23 @@ export interface TransportInfo {
 export type Unsubscribe = () => void;
 
 /**
- * A byte pipe to a board with modem-control lines.
+ * A byte pipe to a board with modem-control lines. Every implementation passes the same
+ * conformance suite (provisioner/test/transport-suite.ts), error codes included.
  *
- * Contract: `open` before anything else; `write` resolves once the bytes are handed
- * to the wire (writes never overlap: a second write waits for the first);
- * `setSignals` changes DTR and RTS together in one call, because separate calls
- * break reset timing on some USB bridges; received bytes are delivered in order
- * to every `onData` listener; `close` is idempotent, after it every pending and
- * later call rejects with a transport error; `onClose` fires once, also when the
- * other end vanishes (cable pulled, server gone) — with the reason.
+ * Contract:
+ * - `open` before anything else (earlier calls reject with `transport.not_open`); a port has
+ *   one opener at a time: a second one is refused with `transport.busy`, on every transport.
+ * - `write` resolves once the bytes are handed to the wire; writes never overlap (a second
+ *   write waits for the first), so large writes arrive whole and in order.
+ * - `setSignals` changes DTR and RTS together in one call, because separate calls break
+ *   reset timing on some USB bridges.
+ * - Received bytes go, in order, to every `onData` listener, until the port closes: nothing
+ *   is delivered after `close()`.
+ * - `close` is idempotent; after it every pending and later call rejects with
+ *   `transport.closed`. `onClose` listeners fire once, with no reason for our own close and
+ *   a `transport.vanished` error when the other end went away (cable pulled, server gone);
+ *   then they are dropped.
+ * - `open` after a close opens the port again (a new session: subscribe to `onClose` again).
  */
 export interface Transport {
   readonly info: TransportInfo;

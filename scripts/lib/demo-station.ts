@@ -1,9 +1,11 @@
 // A complete factory station in a directory, for the demo and the station benchmark:
 // a fleet CA, a keystore, a signed demo bundle, its public signing key and a
-// station.toml naming them. The passphrases are returned as the station's environment
-// and never written: the CA and keystore are throwaway.
+// station.toml naming them. The CA and keystore passphrases come from
+// $ESPFLEET_CA_PASSPHRASE / $ESPFLEET_KEYSTORE_PASSPHRASE when set; any that is generated
+// is kept in <workdir>/passphrases.env (mode 0600, never printed), so the station, its
+// keystore and CA can be opened again after the demo.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKeystore, initCa } from '../../certs/index.ts';
 import { generateSigningKey, signBundle, verifyBundle } from '../../firmware-js/bundle/index.ts';
@@ -17,6 +19,8 @@ export interface DemoStationOptions {
   appSize?: number;
   version?: string;
   say?: (line: string) => void;
+  /** Where set passphrases are taken from (default process.env). */
+  env?: Record<string, string | undefined>;
 }
 
 export interface DemoStation {
@@ -25,13 +29,43 @@ export interface DemoStation {
   env: Record<string, string>;
   bundleBytes: number;
   version: string;
+  /** The 0600 file holding the generated passphrases, or undefined when both were given. */
+  passphrasesFile: string | undefined;
+  /** How to use the station afterwards: shell lines, no secrets in them. */
+  usage: string[];
+}
+
+export const PASSPHRASES_FILE = 'passphrases.env';
+
+/** `NAME='value'` lines a POSIX shell can source (`set -a; . file; set +a`). */
+function writePassphrases(path: string, values: Record<string, string>): void {
+  const text = Object.entries(values)
+    .map(([k, v]) => `${k}='${v.replace(/'/g, "'\\''")}'\n`)
+    .join('');
+  // 'wx' + 0600: created for the owner only, never written over another file.
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, `# Passphrases of the demo station in this directory (scripts/demo). Keep this file private.\n${text}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export async function createDemoStation(opts: DemoStationOptions): Promise<DemoStation> {
   const say = opts.say ?? (() => {});
   const { workdir } = opts;
   const version = opts.version ?? '1.0.0';
-  const env = { [CA_PASSPHRASE_ENV]: randomBytes(24).toString('base64'), [KEYSTORE_PASSPHRASE_ENV]: randomBytes(24).toString('base64') };
+  const given = opts.env ?? process.env;
+  const generated: Record<string, string> = {};
+  const pick = (name: string): string => {
+    const set = given[name];
+    if (set !== undefined && set !== '') return set;
+    return (generated[name] = randomBytes(24).toString('base64'));
+  };
+  const env = { [CA_PASSPHRASE_ENV]: pick(CA_PASSPHRASE_ENV), [KEYSTORE_PASSPHRASE_ENV]: pick(KEYSTORE_PASSPHRASE_ENV) };
+  const passphrasesFile = Object.keys(generated).length > 0 ? join(workdir, PASSPHRASES_FILE) : undefined;
+  // Written before the CA and keystore exist, so a passphrase is never lost with them.
+  if (passphrasesFile) writePassphrases(passphrasesFile, generated);
   await initCa({ dir: join(workdir, 'ca'), passphrase: env[CA_PASSPHRASE_ENV] as string });
   say('fleet CA created (root + issuing intermediate, EC P-256, keys encrypted at rest)');
   await createKeystore(join(workdir, 'keystore.json'), { passphrase: env[KEYSTORE_PASSPHRASE_ENV] as string });
@@ -85,5 +119,15 @@ journal_dir = "journal"
 `,
   );
   say(`station config written: ${stationPath}`);
-  return { stationPath, env, bundleBytes: signed.length, version };
+  const usage = [
+    ...(passphrasesFile
+      ? [`set -a; . ${passphrasesFile}; set +a      # ${Object.keys(generated).join(', ')} (generated; the file is mode 0600)`]
+      : [`# with ${CA_PASSPHRASE_ENV} and ${KEYSTORE_PASSPHRASE_ENV} set as they were for the demo:`]),
+    `npx espfleet devices list --station ${stationPath}`,
+    `npx espfleet audit verify --station ${stationPath}`,
+    `npx espfleet keystore list --keystore ${join(workdir, 'keystore.json')}`,
+    `npx espfleet keystore export --keystore ${join(workdir, 'keystore.json')} --mac <MAC> --out ${join(workdir, 'board.key')}`,
+    `npx espfleet ca list --dir ${join(workdir, 'ca')}`,
+  ];
+  return { stationPath, env, bundleBytes: signed.length, version, passphrasesFile, usage };
 }

@@ -4,6 +4,9 @@
 import { decryptFlash, encryptFlash } from '../../../firmware-js/flash-encryption/index.ts';
 import type { EfuseController } from '../efuse-controller.ts';
 import type { NorFlash } from '../nor-flash.ts';
+import type { FirmwareFlash } from '../firmware-host.ts';
+import { FLASH_SECTOR } from '../targets/esp32.ts';
+import { SimError } from '../errors.ts';
 
 export interface FlashView {
   readonly size: number;
@@ -59,4 +62,42 @@ export function cpuFlashView(flash: NorFlash, efuse: EfuseController): FlashView
       return plain.slice(offset - start, offset - start + len);
     },
   };
+}
+
+/**
+ * Flash as app code reads and writes it through the cache (§4): reads decrypt and writes
+ * encrypt when encryption is on, as `esp_flash_write_encrypted` does; `writeRaw` is the
+ * plain `esp_flash_write` that unencrypted partitions use.
+ */
+export function appFlash(flash: NorFlash, efuse: EfuseController): FirmwareFlash {
+  const view = cpuFlashView(flash, efuse);
+  const encrypt = view.encrypted ? flashEncryptor(efuse) : undefined;
+  return {
+    size: flash.size,
+    encrypted: view.encrypted,
+    read: (offset, length) => view.read(offset, length),
+    write(offset, data) {
+      if (!encrypt) return flash.program(offset, data);
+      if (offset % 16 !== 0 || data.length % 16 !== 0) {
+        throw new SimError(
+          'sim.flash.unaligned_encrypted_write',
+          `encrypted write 0x${offset.toString(16)}+0x${data.length.toString(16)} is not 16-byte aligned`,
+          { hint: 'esp_flash_write_encrypted needs address and length in multiples of 16' },
+        );
+      }
+      flash.program(offset, encrypt(data, offset));
+    },
+    writeRaw: (offset, data) => flash.program(offset, data),
+    erase(offset, length) {
+      checkEraseRange(offset, length);
+      flash.eraseCovering(offset, length);
+    },
+  };
+}
+
+/** Checks an erase range the way esp_flash_erase_region does: whole sectors only. */
+function checkEraseRange(offset: number, length: number): void {
+  if (offset % FLASH_SECTOR !== 0 || length % FLASH_SECTOR !== 0) {
+    throw new SimError('sim.flash.unaligned_erase', `erase 0x${offset.toString(16)}+0x${length.toString(16)} is not 4 KiB aligned`);
+  }
 }

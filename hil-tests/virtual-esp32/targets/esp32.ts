@@ -138,6 +138,7 @@ export const BOOT_STRAPS = { download: 0x03, flash: 0x13 } as const;
 
 export const ROM_TEXT = {
   powerOnReset: 'rst:0x1 (POWERON_RESET)',
+  softwareReset: 'rst:0xc (SW_CPU_RESET)',
   downloadBoot: 'boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))',
   flashBoot: 'boot:0x13 (SPI_FAST_FLASH_BOOT)',
   waiting: 'waiting for download',

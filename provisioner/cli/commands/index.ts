@@ -3,6 +3,7 @@
 // Each group file registers its subcommands; each subcommand lives in its own file.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
+import { registerAgent } from './agent/index.ts';
 import { registerAudit } from './audit/index.ts';
 import { registerBroker } from './broker/index.ts';
 import { registerCa } from './ca/index.ts';
@@ -35,4 +36,5 @@ export const commandGroups: readonly RegisterGroup[] = [
   registerAudit,
   registerBroker,
   registerSim,
+  registerAgent,
 ];

@@ -119,3 +119,43 @@ export const EFUSE_TIMING: Readonly<Record<26 | 40 | 80, { sel0: number; sel1: n
   40: { sel0: 160, sel1: 255, dacClkDiv: 80 },
   80: { sel0: 80, sel1: 128, dacClkDiv: 100 },
 };
+
+/**
+ * BLK0 fields that `espfleet encrypt-flash` owns (spec §3.2, §5.3, §5.4): burned in the
+ * wrong order or over a key that is not escrowed, they leave a board that cannot boot or
+ * cannot be recovered. `espfleet efuse burn` refuses new bits here unless told otherwise
+ * (efuse-guard.ts). Whole fields; the WR_DIS and RD_DIS bits that protect these fields and
+ * the key blocks BLK1/BLK2 are owned too (ownedProtectionBits).
+ */
+export const ENCRYPTION_OWNED_FIELDS: Readonly<Record<string, string>> = {
+  FLASH_CRYPT_CNT: 'an odd count turns flash encryption on with whatever key BLK1 holds',
+  FLASH_CRYPT_CONFIG: 'which key bits the flash-encryption tweak uses',
+  CODING_SCHEME: 'how BLK1-3 are decoded: changed under a burned key, the key changes',
+  ABS_DONE_0: 'secure boot v1 on: the bootloader must then be signed with BLK2',
+  ABS_DONE_1: 'secure boot v2 on',
+  DISABLE_DL_ENCRYPT: 'release-mode download-mode disable',
+  DISABLE_DL_DECRYPT: 'release-mode download-mode disable',
+  DISABLE_DL_CACHE: 'release-mode download-mode disable',
+  JTAG_DISABLE: 'release-mode JTAG disable',
+  CONSOLE_DEBUG_DISABLE: 'release-mode ROM console disable',
+};
+
+/** Key blocks whose protection bits encrypt-flash owns: BLK1 (flash encryption), BLK2 (secure boot). */
+export const ENCRYPTION_OWNED_KEY_BLOCKS: readonly KeyBlockIndex[] = [1, 2];
+
+/** WR_DIS / RD_DIS bits owned with the fields above: their own protection bits and the key blocks'. */
+export function ownedProtectionBits(): { WR_DIS: number; RD_DIS: number } {
+  let wr = 0;
+  let rd = 0;
+  for (const name of Object.keys(ENCRYPTION_OWNED_FIELDS)) {
+    const f = findField(name);
+    if (f?.wrDis != null) wr |= 1 << f.wrDis;
+    if (f?.rdDis != null) rd |= 1 << f.rdDis;
+  }
+  for (const b of ENCRYPTION_OWNED_KEY_BLOCKS) {
+    const info = EFUSE_BLOCKS[b];
+    if (info?.wrDisBit != null) wr |= 1 << info.wrDisBit;
+    if (info?.rdDisBit != null) rd |= 1 << info.rdDisBit;
+  }
+  return { WR_DIS: wr >>> 0, RD_DIS: rd >>> 0 };
+}

@@ -3,6 +3,7 @@
 // plan pre-encrypted and burns the counter last; it is idempotent, so a re-run after any
 // cut finishes with the escrowed key. For mode off the plan is written in plaintext.
 import { randomBytes } from 'node:crypto';
+import { checkRegionsChip } from '../../../firmware-js/flash-plan.ts';
 import { enableFlashEncryption } from '../../encryption/index.ts';
 import type { RegionResult } from '../../session/index.ts';
 import { StationError } from './errors.ts';
@@ -11,7 +12,8 @@ import { audit, completeStep, type RunState } from './run-state.ts';
 export async function flashBoard(run: RunState): Promise<void> {
   const { ctx, session, facts } = run;
   if (!run.plan) throw new Error('bug: flash before plan');
-  const regions = run.plan.map((r) => ({ address: r.address, bytes: r.bytes, encrypt: r.encrypt, name: r.part }));
+  const regions = run.plan.map((r) => ({ address: r.address, bytes: r.bytes, encrypt: r.encrypt, name: r.part, platform: r.platform }));
+  checkRegionsChip(regions, facts.chip);
   let results: RegionResult[];
   if (ctx.encryptionMode === 'off') {
     if (facts.efuse.encryptionEnabled) {
@@ -19,7 +21,7 @@ export async function flashBoard(run: RunState): Promise<void> {
         hint: 'provision it with encryption mode development or release (its key must be in the keystore)',
       });
     }
-    results = await session.writeRegions(regions.map(({ address, bytes, name }) => ({ address, bytes, name })));
+    results = await session.writeRegions(regions.map(({ address, bytes, name, platform }) => ({ address, bytes, name, platform })));
     run.journal.flash = { key: 'none', programs: 0, flashCryptCnt: facts.efuse.flashCryptCnt };
   } else {
     const enabled = await enableFlashEncryption(session, {

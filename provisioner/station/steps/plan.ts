@@ -7,7 +7,8 @@ import { completeStep, type RunState } from './run-state.ts';
 export function planBoard(run: RunState): void {
   if (!run.files) throw new Error('bug: plan before compose');
   const size = run.facts.flash.sizeBytes;
-  run.plan = planFlash(run.ctx.bundle, { deviceFiles: run.files, ...(size ? { flashSize: size } : {}) });
+  // chip: a bundle for another chip is refused here, before the flash step escrows, burns or writes.
+  run.plan = planFlash(run.ctx.bundle, { deviceFiles: run.files, chip: run.facts.chip, ...(size ? { flashSize: size } : {}) });
   run.journal.regions = run.plan.map((r) => ({ part: r.part, address: r.address, length: r.bytes.length, encrypt: r.encrypt }));
   completeStep(run, 'plan', `${run.plan.length} regions: ${run.plan.map((r) => `${r.part}@0x${r.address.toString(16)}`).join(', ')}`);
 }

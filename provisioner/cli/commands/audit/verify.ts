@@ -1,44 +1,78 @@
-// `espfleet audit verify`: walks the hash chain; exit 0 when intact, 1 naming the first bad line.
+// `espfleet audit verify`: walks the hash chain, checks the head file and the registry's
+// anchor; exit 0 when intact, 1 naming the first bad line.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { CliContext } from '../../context.ts';
 import { ExitCode } from '../../program.ts';
 import { AuditLogError, headPath, verifyAuditLog } from '../../../station/audit-log.ts';
+import type { AuditAnchor } from '../../../station/records.ts';
+import { openRegistry } from '../../../station/registry-sqlite.ts';
 import { resolveStationPath, stationOption } from '../devices/station-paths.ts';
 
 interface Options {
   station?: string;
   log?: string;
+  registry?: string;
   json?: boolean;
+}
+
+/** The registry to take the anchor from: --registry, else the station's (none with only --log). */
+function registryPath(ctx: CliContext, opts: Options): string | undefined {
+  if (opts.registry !== undefined) return resolve(ctx.cwd, opts.registry);
+  if (opts.log !== undefined) return undefined;
+  return resolveStationPath(ctx, { ...(opts.station === undefined ? {} : { station: opts.station }) }, '--log', (cfg) => cfg.paths.registry);
+}
+
+async function readAnchor(path: string | undefined): Promise<AuditAnchor | undefined> {
+  if (path === undefined || !existsSync(path)) return undefined;
+  const registry = await openRegistry(path, { readOnly: true });
+  try {
+    return await registry.auditAnchor();
+  } finally {
+    await registry.close();
+  }
 }
 
 export function register(audit: Command, ctx: CliContext): void {
   stationOption(audit.command('verify'))
-    .description('verify the audit log: every line canonical, hashed, chained to the one before, in order')
+    .description('verify the audit log: every line canonical, hashed, chained to the one before, in order, and as long as the registry says')
     .option('--log <path>', 'audit log file (instead of paths.audit from the station config)')
+    .option('--registry <path>', 'registry holding the anchor (default: paths.registry of the station config; none with only --log)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
       `
 Finds any edited, removed, inserted or reordered line and a truncated last line, and
 names the first line that is wrong. Lines removed from the end are found through the
-<log>.head file written beside the log. Exit status: 0 intact, 1 broken.
+<log>.head file written beside the log (a missing head is a finding) and through the
+anchor (entry count + last hash) the station keeps in its registry. The chain has no
+key: someone able to rewrite the log, its head and the registry together is not
+detected (docs/factory.md). Exit status: 0 intact, 1 broken.
 
 Examples:
   espfleet audit verify --station /srv/line1/station.toml
+  espfleet audit verify --log audit.jsonl --registry registry.sqlite
   espfleet audit verify --log audit.jsonl --json`,
     )
-    .action((opts: Options) => {
+    .action(async (opts: Options) => {
       const path = resolveStationPath(ctx, { station: opts.station, explicit: opts.log }, '--log', (cfg) => cfg.paths.audit);
-      if (!existsSync(path) && !existsSync(headPath(path))) {
+      const regPath = registryPath(ctx, opts);
+      const anchor = await readAnchor(regPath);
+      if (!existsSync(path) && !existsSync(headPath(path)) && anchor === undefined) {
         throw new AuditLogError('station.audit.not_found', `no audit log at ${path}`, {
           hint: 'the log is created by the first provisioning run; check --log or paths.audit in station.toml',
         });
       }
-      const result = verifyAuditLog(path);
-      if (opts.json) ctx.json({ path, ...result });
-      else if (result.ok) ctx.out(`audit log intact: ${result.entries} entries (${path})`);
-      else ctx.out(`audit log BROKEN at line ${result.problem!.line}: ${result.problem!.reason} (${path}; ${result.entries} entries verified before it)`);
+      const result = verifyAuditLog(path, anchor ? { anchor, anchorSource: `the registry ${regPath}` } : {});
+      const anchored = anchor ? { registry: regPath, entries: anchor.entries } : null;
+      if (opts.json) ctx.json({ path, ...result, anchor: anchored });
+      else if (result.ok) {
+        const against = anchor
+          ? `; matches the anchor in ${regPath} (${anchor.entries} entries)`
+          : `; not checked against a registry anchor (${regPath === undefined ? 'give --registry or --station' : existsSync(regPath) ? `none in ${regPath}` : `no registry at ${regPath}`})`;
+        ctx.out(`audit log intact: ${result.entries} entries (${path})${against}`);
+      } else ctx.out(`audit log BROKEN at line ${result.problem!.line}: ${result.problem!.reason} (${path}; ${result.entries} entries verified before it)`);
       if (!result.ok) throw new ExitCode(1);
     });
 }

@@ -1,7 +1,7 @@
 // `espfleet ca client-cert`: operator and renewal-service identities (CN role:name).
 import { type Command, Option } from 'commander';
 import { CLIENT_ROLES, issueClientCert, type ClientRole } from '../../../../certs/index.ts';
-import { writeFileAtomic } from '../../../io/files.ts';
+import { checkSecretTarget, writeFileAtomic, writeSecretFile } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caOptions, describeIssued, printIssued, unlockCa, type CaDirOptions } from './unlock.ts';
@@ -11,6 +11,7 @@ interface Options extends CaDirOptions {
   name: string;
   outCert: string;
   outKey: string;
+  force?: boolean;
   days?: number;
 }
 
@@ -22,6 +23,7 @@ export function register(ca: Command, ctx: CliContext): void {
     .requiredOption('--out-cert <cert.pem>', 'write certificate + issuing CA here')
     .requiredOption('--out-key <key.pem>', 'write the private key here (mode 0600)')
     .option('--days <n>', 'validity in days (default 365)', intArg(1, 3650))
+    .option('--force', 'replace an existing private key file (it may be the only copy of that key)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -34,9 +36,11 @@ Example:
   espfleet ca client-cert --dir ./fleet-ca --role operator --name alice --out-cert alice.pem --out-key alice.key`,
     )
     .action(async (opts: Options) => {
+      // Before the CA is unlocked or a key made: a refusal leaves nothing issued.
+      checkSecretTarget(opts.outKey, { force: opts.force === true });
       const ca = await unlockCa(ctx, opts);
       const c = await issueClientCert(ca, { role: opts.role, name: opts.name, ...(opts.days ? { days: opts.days } : {}) });
-      writeFileAtomic(opts.outKey, c.privateKeyPem, { mode: 0o600 });
+      writeSecretFile(opts.outKey, c.privateKeyPem, { force: opts.force === true });
       writeFileAtomic(opts.outCert, c.chainPem);
       printIssued(ctx, describeIssued(c, { cn: c.cn, cert: opts.outCert, key: opts.outKey }), opts.json);
     });

@@ -1,7 +1,7 @@
 // `espfleet ca issue`: a device certificate and key written to files (lab use).
 import type { Command } from 'commander';
 import { issueDeviceCert } from '../../../../certs/index.ts';
-import { writeFileAtomic } from '../../../io/files.ts';
+import { checkSecretTarget, writeFileAtomic, writeSecretFile } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caOptions, describeIssued, printIssued, unlockCa, type CaDirOptions } from './unlock.ts';
@@ -10,6 +10,7 @@ interface Options extends CaDirOptions {
   cn: string;
   outCert: string;
   outKey: string;
+  force?: boolean;
   outChain?: string;
   days?: number;
 }
@@ -22,6 +23,7 @@ export function register(ca: Command, ctx: CliContext): void {
     .requiredOption('--out-key <key.pem>', 'write the private key here (mode 0600, unencrypted)')
     .option('--out-chain <chain.pem>', 'also write certificate + issuing CA (what the board presents)')
     .option('--days <n>', 'validity in days (default 365)', intArg(1, 3650))
+    .option('--force', 'replace an existing private key file (it may be the only copy of that key)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -34,9 +36,11 @@ Example:
   espfleet ca issue --dir ./fleet-ca --cn esp32_0A1B2C --out-cert dev.pem --out-key dev.key`,
     )
     .action(async (opts: Options) => {
+      // Before the CA is unlocked or a key made: a refusal leaves nothing issued.
+      checkSecretTarget(opts.outKey, { force: opts.force === true });
       const ca = await unlockCa(ctx, opts);
       const dev = await issueDeviceCert(ca, { cn: opts.cn, ...(opts.days ? { days: opts.days } : {}) });
-      writeFileAtomic(opts.outKey, dev.privateKeyPem, { mode: 0o600 });
+      writeSecretFile(opts.outKey, dev.privateKeyPem, { force: opts.force === true });
       writeFileAtomic(opts.outCert, dev.certPem);
       if (opts.outChain) writeFileAtomic(opts.outChain, dev.chainPem);
       printIssued(ctx, describeIssued(dev, { cn: opts.cn, cert: opts.outCert, key: opts.outKey }), opts.json);

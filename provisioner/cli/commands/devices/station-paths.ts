@@ -14,7 +14,8 @@ export function stationOption(cmd: Command): Command {
   return cmd.option('--station <station.toml>', `station config (else $${STATION_ENV}, else ./station.toml)`);
 }
 
-function findStation(ctx: CliContext, station: string | undefined): StationConfig | undefined {
+/** The station config named by --station, else $ESPFLEET_STATION, else ./station.toml, or undefined. */
+export function findStation(ctx: CliContext, station: string | undefined): StationConfig | undefined {
   if (station !== undefined) return loadStationConfig(resolve(ctx.cwd, station));
   const fromEnv = ctx.env[STATION_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return loadStationConfig(resolve(ctx.cwd, fromEnv));

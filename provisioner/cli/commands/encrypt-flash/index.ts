@@ -27,7 +27,7 @@ export function registerEncryptFlash(program: Command, ctx: CliContext): void {
     .addOption(new Option('--mode <mode>', 'development (reflashable, debuggable) or release (download-mode crypto off, counter locked)').choices([...ENCRYPTION_MODES]).makeOptionMandatory());
   addEscrowKeystoreOptions(cmd, true)
     .option('--bundle <fw.zip>', 'write this firmware bundle pre-encrypted before the counter is burned')
-    .option('--device-id <id>', 'device id of the escrow record (default esp32-<mac>)')
+    .option('--device-id <id>', 'device id of the escrow record (default esp32_<last 6 hex of the MAC>, as the station names the board)')
     .option('--confirm', 'really burn eFuses: they can never be cleared again')
     .option('--json', 'print the result as JSON')
     .addHelpText(

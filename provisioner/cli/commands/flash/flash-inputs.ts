@@ -34,7 +34,9 @@ export function readFlashInput(args: readonly string[], flashSize: number | null
     return {
       kind: 'bundle',
       title: `${bundle.manifest.name} ${bundle.manifest.version}`,
-      regions: plan.map((r) => ({ address: r.address, bytes: r.bytes, name: r.part, encrypt: r.encrypt })),
+      // Each region keeps the bundle's platform: the board session refuses it on another chip
+      // before writing (checkRegionsChip), whichever command installs it.
+      regions: plan.map((r) => ({ address: r.address, bytes: r.bytes, name: r.part, encrypt: r.encrypt, platform: r.platform })),
     };
   }
   if (args.length === 0 || args.length % 2 !== 0) {

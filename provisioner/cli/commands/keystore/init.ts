@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createKeystore } from '../../../../certs/index.ts';
-import { writeFileAtomic } from '../../../io/files.ts';
+import { writeSecretFile } from '../../../io/files.ts';
 import type { CliContext } from '../../context.ts';
 import { keystoreOptions, keystoreSecret, KEYSTORE_PASSPHRASE_ENV, type KeystoreCliOptions } from './secret.ts';
 
@@ -25,7 +25,7 @@ Examples:
     .action(async (opts: KeystoreCliOptions) => {
       let createdKeyFile = false;
       if (opts.keyFile && !existsSync(opts.keyFile)) {
-        writeFileAtomic(opts.keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+        writeSecretFile(opts.keyFile, `${randomBytes(32).toString('hex')}\n`);
         createdKeyFile = true;
       }
       const ks = await createKeystore(opts.keystore, await keystoreSecret(ctx, opts, KEYSTORE_PASSPHRASE_ENV, true));

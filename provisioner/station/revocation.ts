@@ -1,0 +1,80 @@
+// `espfleet ca revoke` on a station: the revocation is an audit entry (certificate.revoke)
+// and, when the certificate is the one a registered device holds, the device's registry
+// record becomes status revoked. The registry and the audit log are opened before the CA
+// changes, so a locked registry or a broken log refuses the revocation instead of
+// leaving it unrecorded.
+import { existsSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { openAuditLog } from './audit-log.ts';
+import type { StationConfig } from './config.ts';
+import type { AuditEntry, DeviceRecord } from './records.ts';
+import { openRegistry, type SqliteRegistry } from './registry-sqlite.ts';
+
+export interface RevokedCertificate {
+  serialHex: string;
+  cn: string;
+  role: string;
+  reason: string;
+}
+
+export interface RevocationRecord {
+  /** The audit entry written. */
+  audit: { path: string; seq: number };
+  /** The device record now revoked, or why none changed. */
+  registry: { path: string; deviceId: string; status: 'revoked' } | { path: string; unchanged: string };
+}
+
+/** Same serial whatever the notation (case, colons, leading zeros). */
+function sameSerial(a: string | null, b: string): boolean {
+  const norm = (s: string) => s.toLowerCase().replace(/[^0-9a-f]/g, '').replace(/^0+/, '');
+  return a !== null && norm(a) === norm(b);
+}
+
+function whoAmI(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `unknown@${hostname()}`;
+  }
+}
+
+/**
+ * Opens the station's registry and audit log; `record` then writes the revocation to both.
+ * Call it before revoking in the CA: whatever refuses here refuses before anything changed.
+ */
+export async function prepareRevocationRecord(config: StationConfig, opts: { clock?: () => Date; actor?: string } = {}) {
+  const registryPath = config.paths.registry;
+  const registry: SqliteRegistry | undefined = existsSync(registryPath) ? await openRegistry(registryPath) : undefined;
+  try {
+    const audit = await openAuditLog(config.paths.audit, { ...(opts.clock ? { clock: opts.clock } : {}), ...(registry ? { anchor: registry } : {}) });
+    const actor = opts.actor ?? whoAmI();
+    return {
+      async record(cert: RevokedCertificate): Promise<RevocationRecord> {
+        const now = (opts.clock?.() ?? new Date()).toISOString();
+        let outcome: RevocationRecord['registry'];
+        const device: DeviceRecord | undefined = registry && cert.role === 'device' ? await registry.get(cert.cn) : undefined;
+        if (!registry) outcome = { path: registryPath, unchanged: 'no registry yet' };
+        else if (!device) outcome = { path: registryPath, unchanged: `no device ${cert.cn} in the registry` };
+        else if (!sameSerial(device.certSerial, cert.serialHex)) {
+          outcome = { path: registryPath, unchanged: `${device.deviceId} holds certificate ${device.certSerial ?? 'none'}, not ${cert.serialHex}` };
+        } else {
+          await registry.upsert({ ...device, status: 'revoked', reason: `certificate ${cert.serialHex} revoked (${cert.reason}) by ${actor}`, updatedAt: now });
+          outcome = { path: registryPath, deviceId: device.deviceId, status: 'revoked' };
+        }
+        const entry: AuditEntry = await audit.append({
+          action: 'certificate.revoke',
+          actor,
+          subject: { serial: cert.serialHex, cn: cert.cn, ...(device ? { deviceId: device.deviceId, mac: device.mac } : {}) },
+          details: { reason: cert.reason, role: cert.role, station: config.station.id, by: 'espfleet ca revoke', registry: 'deviceId' in outcome ? 'revoked' : outcome.unchanged },
+        });
+        return { audit: { path: config.paths.audit, seq: entry.seq }, registry: outcome };
+      },
+      async close(): Promise<void> {
+        await registry?.close();
+      },
+    };
+  } catch (e) {
+    await registry?.close();
+    throw e;
+  }
+}

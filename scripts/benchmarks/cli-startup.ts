@@ -1,0 +1,38 @@
+// Bench: how long `espfleet --version` and `espfleet --help` take to start, as a user runs them
+// (a new node process each time; median of 10). Also counts the project modules each loads,
+// which is what start-up pays for. Target (issue 11): ≤ 150 ms on the project's 2-core machine.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '../lib/oracles.ts';
+
+const bin = join(repoRoot, 'provisioner', 'cli', 'espfleet.mjs');
+const RUNS = 10;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+}
+
+function time(args: string[], env: Record<string, string> = {}): { ms: number; ok: boolean } {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, ok: r.status === 0 };
+}
+
+/** Project files a command loads: node's module list, printed by a preloaded hook. */
+function modulesLoaded(args: string[]): number {
+  const hook = join(repoRoot, 'scripts', 'lib', 'count-modules.mjs');
+  const r = spawnSync(process.execPath, ['--import', hook, bin, ...args], { env: { ...process.env, ESPFLEET_COUNT_MODULES: '1' }, encoding: 'utf8' });
+  const m = /espfleet-modules: (\d+)/.exec(r.stderr);
+  return m ? Number(m[1]) : NaN;
+}
+
+for (const args of [['--version'], ['--help'], ['flash', '--help']]) {
+  time(args); // warm the file cache
+  const runs = Array.from({ length: RUNS }, () => time(args));
+  const failed = runs.filter((r) => !r.ok).length;
+  const label = `espfleet ${args.join(' ')}`;
+  console.log(
+    `${label.padEnd(28)} median ${median(runs.map((r) => r.ms)).toFixed(0).padStart(5)} ms  (min ${Math.min(...runs.map((r) => r.ms)).toFixed(0)}, max ${Math.max(...runs.map((r) => r.ms)).toFixed(0)}; ${modulesLoaded(args)} project modules${failed ? `; ${failed} runs FAILED` : ''})`,
+  );
+}

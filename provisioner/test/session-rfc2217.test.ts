@@ -58,7 +58,7 @@ describe('board session over RFC 2217', () => {
     // Refused in open(), before any reset or sync: no ROM-loader timeouts are involved.
     expect((err as SessionError).code).toBe('session.port_busy');
     expect((err as SessionError).message).toMatch(/in use by 127\.0\.0\.1:\d+ since /);
-    expect((err as SessionError).hint).toMatch(/wait for the other command/);
+    expect((err as SessionError).hint).toMatch(/close the other program/);
     expect((await first.chipFacts()).chip).toBe('ESP32'); // the first session is untouched
   });
 

@@ -106,20 +106,28 @@ export interface Node {
   raw: Uint8Array;
 }
 
-/** Reads one TLV at `at`; throws CertsError `certs.der.malformed` on truncation. */
+/**
+ * Reads one TLV at `at`; throws CertsError `certs.der.malformed` on truncation and on
+ * anything DER forbids that a lax BER reader would take: indefinite or non-minimal
+ * lengths, and the high-tag-number form (no structure we read uses one).
+ */
 export function readNode(bytes: Uint8Array, at = 0): Node & { end: number } {
   const fail = (why: string): never => {
     throw new CertsError('certs.der.malformed', `malformed DER at offset ${at}: ${why}`);
   };
   if (at + 2 > bytes.length) fail('truncated header');
   const tag = bytes[at] as number;
+  if ((tag & 0x1f) === 0x1f) fail(`tag 0x${tag.toString(16)} uses the high-tag-number form`);
   let len = bytes[at + 1] as number;
   let pos = at + 2;
   if (len & 0x80) {
     const n = len & 0x7f;
-    if (n === 0 || n > 4 || pos + n > bytes.length) fail('bad length');
+    if (n === 0) fail('indefinite length (BER, not DER)');
+    if (n > 4 || pos + n > bytes.length) fail('bad length');
+    if (bytes[pos] === 0) fail('length with a leading zero byte (not minimal)');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + (bytes[pos + i] as number);
+    if (len < 0x80) fail(`length ${len} in long form (not minimal)`);
     pos += n;
   }
   if (pos + len > bytes.length) fail(`value of ${len} bytes runs past the end`);
@@ -137,18 +145,30 @@ export function children(node: Node): Node[] {
   return out;
 }
 
+/** An OBJECT IDENTIFIER's value as dotted text; `certs.der.malformed` unless it is canonical X.690. */
 export function decodeOid(value: Uint8Array): string {
-  const first = value[0] ?? 0;
-  const arcs = [Math.floor(first / 40), first % 40];
+  const fail = (why: string): never => {
+    throw new CertsError('certs.der.malformed', `malformed OBJECT IDENTIFIER ${Buffer.from(value).toString('hex') || '(empty)'}: ${why}`);
+  };
+  if (value.length === 0) fail('empty');
+  const ids: number[] = [];
   let acc = 0;
-  for (const byte of value.subarray(1)) {
+  let fresh = true;
+  for (const byte of value) {
+    if (fresh && byte === 0x80) fail('sub-identifier with a leading 0x80 (not minimal)');
+    // Far beyond any arc we compare against; stops the sum losing precision.
+    if (acc > 2 ** 45) fail('sub-identifier too large');
     acc = acc * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) {
-      arcs.push(acc);
+    fresh = !(byte & 0x80);
+    if (fresh) {
+      ids.push(acc);
       acc = 0;
     }
   }
-  return arcs.join('.');
+  if (!fresh) fail('last sub-identifier is cut short');
+  const first = ids[0] as number;
+  const arcs = first < 80 ? [Math.floor(first / 40), first % 40] : [2, first - 80];
+  return [...arcs, ...ids.slice(1)].join('.');
 }
 
 /** Parses a whole DER document that must be exactly one TLV. */

@@ -1,7 +1,7 @@
 // The generated mosquitto profile against a real mosquitto 2.0: only fleet
 // certificates get in, over TLS ≥ 1.2, each board stays in its own subtree, and a
 // revoked board is refused after the documented CRL reload (DESIGN.md invariant 4).
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +10,9 @@ import {
   type BrokerProfile, type Ca, type IssuedWithKey,
 } from '../index.ts';
 import { tempDir, testPassphrase } from './helpers.ts';
-import { connectClient, connectOutcome, freePort, MOSQUITTO, recorder, startMosquitto, waitUntil, type Broker } from './mosquitto-harness.ts';
+import { connectClient, connectOutcome, freePort, MOSQUITTO, mosquittoAvailable, recorder, startMosquitto, waitUntil, type Broker } from './mosquitto-harness.ts';
 
-const available = existsSync(MOSQUITTO);
+const available = mosquittoAvailable();
 const tmp = tempDir('espfleet-broker-');
 const passphrase = testPassphrase();
 const clients: MqttClient[] = [];

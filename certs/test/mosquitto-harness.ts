@@ -4,8 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { oracleAvailable, oraclePath } from '../../scripts/lib/oracles.ts';
 
-export const MOSQUITTO = '/usr/sbin/mosquitto';
+export const MOSQUITTO = oraclePath('mosquitto') ?? '/usr/sbin/mosquitto';
+/** Locally false without mosquitto (tests skip); with CI=true a missing broker throws. */
+export const mosquittoAvailable = (): boolean => oracleAvailable('mosquitto');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -320,7 +320,6 @@ describe('bundle: seeded fuzz', () => {
     const entries = readStoredZip(zip);
     const codes = new Map<string, number>();
     let accepted = 0;
-    const started = Date.now();
     for (let i = 0; i < 10_000; i++) {
       let input: Uint8Array;
       if (i % 2 === 0) {
@@ -349,7 +348,6 @@ describe('bundle: seeded fuzz', () => {
         codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
       }
     }
-    expect(Date.now() - started).toBeLessThan(30_000);
     // The fuzz reaches every layer: container, names, manifest, digests, signature block.
     for (const code of ['firmware.zip.bad_crc', 'firmware.zip.truncated', 'firmware.manifest.bad_json', 'firmware.bundle.checksum_mismatch', 'firmware.signature.bad_block']) {
       expect(codes.get(code) ?? 0, code).toBeGreaterThan(0);

@@ -111,20 +111,26 @@ function corruptCommit(rnd: SeededRandom, image: Uint8Array, blockSize: number):
   return out;
 }
 
+// Seeded, so the same cases every run: each of these error paths must be reached.
+const EXPECTED_CODES = [
+  'firmware.littlefs.corrupt',
+  'firmware.littlefs.not_littlefs',
+  'firmware.littlefs.not_found',
+  'firmware.littlefs.no_space',
+];
+
 describe('LittleFS reader under seeded corruption', () => {
   it('10,000+ corrupted images give typed errors or valid reads, never a hang or crash', () => {
+    // A hang shows as the test's own timeout; no wall-clock limit per image (CI machines vary).
     const rnd = new SeededRandom(0xf5f5);
     const counts = { iterations: 0, ok: 0, typed: 0 };
     const codes = new Map<string, number>();
-    let slowest = 0;
-    const t0 = performance.now();
     for (let i = 0; i < 10_500; i++) {
       const sample = samples[i % samples.length]!;
       const mode = rnd.int(0, 9);
       const image =
         mode < 4 ? rnd.mutate(sample.image) : mode < 7 ? corruptCommit(rnd, sample.image, sample.blockSize) : mode < 9 ? corruptBlock(rnd, sample.image, sample.blockSize) : rnd.mutate(rnd.mutate(corruptCommit(rnd, sample.image, sample.blockSize)));
       counts.iterations++;
-      const started = performance.now();
       try {
         exercise(image, i % 10 === 0);
         counts.ok++;
@@ -134,18 +140,14 @@ describe('LittleFS reader under seeded corruption', () => {
         }
         counts.typed++;
         codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
-      } finally {
-        slowest = Math.max(slowest, performance.now() - started);
       }
     }
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(`littlefs fuzz: ${counts.iterations} images in ${seconds.toFixed(1)} s; ${counts.ok} read fine, ${counts.typed} typed errors; slowest ${slowest.toFixed(1)} ms`, Object.fromEntries(codes));
+    console.log(`littlefs fuzz: ${counts.iterations} images; ${counts.ok} read fine, ${counts.typed} typed errors`, Object.fromEntries(codes));
     expect(counts.iterations).toBeGreaterThanOrEqual(10_000);
-    // No input makes the reader crawl: every loop is bounded by the block count.
-    expect(slowest).toBeLessThan(1000);
     // Both outcomes must be common, or the mutations are not reaching the parser.
     expect(counts.typed).toBeGreaterThan(500);
     expect(counts.ok).toBeGreaterThan(500);
     expect(codes.get('firmware.littlefs.corrupt')).toBeGreaterThan(100);
+    expect([...codes.keys()]).toEqual(expect.arrayContaining(EXPECTED_CODES));
   }, 120_000);
 });

@@ -1,24 +1,15 @@
 // Go's encoding/json as the oracle for "as mos writes it" (spec mongoose-os.md §1.3, §1.5):
 // a small Go program with mos's field order (from the spec) and its attrs-after-fields
 // layout serialises seeded random manifests and signature blocks; ours must match byte for byte.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { serializeManifest, type Manifest, type ManifestPart } from '../bundle/index.ts';
 import { encodeSignatureBlock, type BundleExtra } from '../bundle/signature-block.ts';
-import { expectOk, run } from '../../scripts/lib/oracles.ts';
+import { expectOk, go, oracleAvailable } from '../../scripts/lib/oracles.ts';
 import { SeededRandom } from './seeded-random.ts';
 
-function hasGo(): boolean {
-  try {
-    execFileSync('go', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Written for this test: field names and order are the spec's (§1.2/§1.3), zero values
 // omitted as Go's omitempty does, unknown keys appended sorted after the struct fields.
@@ -219,7 +210,7 @@ function randomManifest(rnd: SeededRandom): Manifest {
 }
 
 describe('manifest and signature block vs Go encoding/json', () => {
-  it.skipIf(!hasGo())('200 seeded manifests and extra blocks match Go byte for byte (skipped without `go` on PATH)', async () => {
+  it.skipIf(!oracleAvailable('go'))('200 seeded manifests and extra blocks match Go byte for byte (without Go: skipped locally, fails with CI=true)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'espfleet-go-'));
     writeFileSync(join(dir, 'main.go'), GO_PROGRAM);
     const rnd = new SeededRandom(0x60);
@@ -229,7 +220,7 @@ describe('manifest and signature block vs Go encoding/json', () => {
       return { manifest: randomManifest(rnd), extra };
     });
     const input = jobs.map((j) => JSON.stringify({ Manifest: j.manifest, Extra: j.extra })).join('\n') + '\n';
-    const out = expectOk(await run('go', ['run', join(dir, 'main.go')], { input, cwd: dir, env: { GO111MODULE: 'off', GOFLAGS: '' }, timeoutMs: 180_000 }), 'go run');
+    const out = expectOk(await go(['run', join(dir, 'main.go')], { input, cwd: dir, env: { GO111MODULE: 'off', GOFLAGS: '' }, timeoutMs: 180_000 }), 'go run');
     const lines = out.trim().split('\n');
     expect(lines).toHaveLength(jobs.length);
     for (const [i, line] of lines.entries()) {

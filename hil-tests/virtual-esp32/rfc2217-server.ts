@@ -26,10 +26,20 @@ export interface Rfc2217ServerOptions {
 }
 
 const SUPPORTED = new Set<number>([OPTION.BINARY, OPTION.SGA, OPTION.COM_PORT]);
+/**
+ * A client that closed its port may still be "connected" here for a moment (its FIN not
+ * read yet) when the next command connects; the newcomer waits this long before it is
+ * turned away as busy.
+ */
+const BUSY_GRACE_MS = 250;
 
 export class Rfc2217Server {
   private server: Server | undefined;
   private client: Socket | undefined;
+  /** Who holds the port and since when, told to a second opener. */
+  private holder = '';
+  /** Newcomers waiting out BUSY_GRACE_MS; destroyed by close(). */
+  private readonly waiting = new Set<Socket>();
   private unsubscribe: (() => void) | undefined;
   /** Lines as the client asked for them; what reaches the chip may be coalesced (see setControl). */
   private requested = { dtr: false, rts: false };
@@ -60,6 +70,8 @@ export class Rfc2217Server {
   }
 
   async close(): Promise<void> {
+    for (const s of this.waiting) s.destroy();
+    this.waiting.clear();
     this.dropClient();
     const server = this.server;
     this.server = undefined;
@@ -67,13 +79,11 @@ export class Rfc2217Server {
   }
 
   private accept(socket: Socket): void {
-    if (this.client) {
-      // A serial port has one owner; a second opener is turned away like a busy tty.
-      // Destroy after the goodbye: a half-open socket would keep close() waiting forever.
-      socket.end('port busy\r\n', () => socket.destroy());
-      return;
-    }
+    if (socket.destroyed || !this.server) return;
+    if (this.client) return this.waitOrRefuse(socket, this.client);
+    socket.resume();
     this.client = socket;
+    this.holder = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} since ${new Date().toISOString()}`;
     socket.setNoDelay(true);
     this.agreed.clear();
     const parser = new TelnetParser();
@@ -87,6 +97,30 @@ export class Rfc2217Server {
     socket.on('close', () => {
       if (this.client === socket) this.dropClient();
     });
+  }
+
+  /**
+   * A serial port has one owner; a second opener is turned away like a busy tty, unless
+   * the owner goes within BUSY_GRACE_MS. The reason goes out as plain text before any
+   * Telnet negotiation (as ser2net does); Rfc2217Transport reports it as transport.busy.
+   */
+  private waitOrRefuse(socket: Socket, owner: Socket): void {
+    socket.pause(); // its negotiation waits in the socket until it is accepted
+    socket.on('error', () => undefined);
+    this.waiting.add(socket);
+    const ownerGone = () => {
+      clearTimeout(timer);
+      this.waiting.delete(socket);
+      // The owner's own 'close' handler (registered first) has dropped it by now.
+      this.accept(socket);
+    };
+    const timer = setTimeout(() => {
+      owner.off('close', ownerGone);
+      this.waiting.delete(socket);
+      // Destroy after the goodbye: a half-open socket would keep close() waiting forever.
+      socket.end(`port busy: in use by ${this.holder}\r\n`, () => socket.destroy());
+    }, BUSY_GRACE_MS);
+    owner.once('close', ownerGone);
   }
 
   private dropClient(): void {

@@ -46,7 +46,6 @@ export async function startSimSession(opts: SimSessionOptions): Promise<SimSessi
   const created = !existsSync(opts.statePath);
   const runtime: VirtualEsp32Options = { throttle: opts.throttle ?? false, firmware: opts.firmware, clock: opts.clock, network: opts.network };
   const chip = created ? new VirtualEsp32({ ...opts.create, ...runtime }) : loadState(opts.statePath, runtime);
-  if (created) saveState(chip, opts.statePath);
   let timer: NodeJS.Timeout | undefined;
   const save = () => {
     timer = undefined;
@@ -57,7 +56,9 @@ export async function startSimSession(opts: SimSessionOptions): Promise<SimSessi
   });
   chip.powerOn();
   const server = new Rfc2217Server(chip);
+  // Listen first: a port that is taken must leave no new state file behind.
   const url = await server.listen({ host, port });
+  if (created) saveState(chip, opts.statePath);
   return {
     chip,
     server,

@@ -9,6 +9,18 @@ export interface CliIo {
   cwd: string;
   /** Reads a secret interactively; absent when there is no terminal. */
   prompt?: (question: string) => Promise<string>;
+  /** Ctrl-C for commands that stop cleanly (flash, provision); absent in-process unless a test gives one. */
+  interrupt?: CliInterrupt;
+}
+
+export interface CliInterrupt {
+  /** Aborted on the first Ctrl-C while a command holds the interrupt. */
+  signal: AbortSignal;
+  /**
+   * A command that stops cleanly holds it while it runs (returns the release); with no
+   * holder, Ctrl-C ends the process at once with status 130, as before.
+   */
+  hold(): () => void;
 }
 
 export interface CliContext extends CliIo {

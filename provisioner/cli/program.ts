@@ -1,7 +1,7 @@
 // Builds the `espfleet` program. Nothing here parses argv on import: tests call
 // runCli() in-process with their own stdout/stderr/env (STYLE.md lesson 6).
 import { Command, CommanderError } from 'commander';
-import { isEspfleetError } from '../../firmware-js/errors.ts';
+import { EspfleetError, isEspfleetError } from '../../firmware-js/errors.ts';
 import { makeContext, type CliContext, type CliIo } from './context.ts';
 import { commandGroups } from './commands/index.ts';
 
@@ -50,8 +50,21 @@ export class ExitCode extends Error {
   }
 }
 
+/**
+ * A command stopped by Ctrl-C at a safe point: the message says what was interrupted and
+ * the state it left, the hint what a re-run does; the exit status is 130 (128 + SIGINT).
+ */
+export class Interrupted extends EspfleetError {
+  readonly exitCode = 130;
+}
+
 function reportError(e: unknown, io: CliIo): number {
   if (e instanceof ExitCode) return e.code;
+  if (e instanceof Interrupted) {
+    io.stderr.write(`interrupted: ${e.message} [${e.code}]\n`);
+    if (e.hint) io.stderr.write(`hint: ${e.hint}\n`);
+    return e.exitCode;
+  }
   if (e instanceof CommanderError) {
     // Commander already printed usage errors; help and version exit 0.
     return e.exitCode;

@@ -1,12 +1,28 @@
 // The station runner (DESIGN.md "provisioner/"): drives many ports through the per-board
 // pipeline at once, one progress line per step per port, and renders the run's summary.
-import { provisionBoard, type BoardOutcome, type PipelineContext } from './pipeline.ts';
+import { StationError, provisionBoard, type BoardOutcome, type PipelineContext } from './pipeline.ts';
 
 export interface RunStationOptions {
   /** Boards provisioned at the same time; default all of them. */
   concurrency?: number;
   /** Receives every progress line, `[port] step…`. */
   onLine?: (line: string) => void;
+  /**
+   * Ctrl-C: each board stops at its next safe point — before connecting, or right after the
+   * identify, compose or plan step (journal written, nothing on the board yet); a board
+   * already flashing finishes. Boards not started stay untouched. Stopped boards fail with
+   * station.interrupted, and a re-run resumes them from their journals.
+   */
+  signal?: AbortSignal;
+}
+
+/** The progress lines after which a board may stop: nothing half-done, the journal up to date. */
+const SAFE_STOP = /^(connecting$|(identify|compose|plan): )/;
+
+function stopAtSafePoint(signal: AbortSignal | undefined, text: string): void {
+  if (!signal?.aborted || !SAFE_STOP.test(text)) return;
+  const where = text === 'connecting' ? 'before connecting' : `after the ${text.slice(0, text.indexOf(':'))} step`;
+  throw new StationError('station.interrupted', `stopped by Ctrl-C ${where}`, { hint: 'run the same command again: the board resumes from its journal' });
 }
 
 /** Provisions every port (never throws for a board's failure); outcomes in the order of `portUrls`. */
@@ -18,19 +34,30 @@ export async function runStation(ctx: PipelineContext, portUrls: readonly string
     ...ctx,
     onProgress: (line) => {
       inner?.(line);
-      opts.onLine?.(progressLine(line, ports));
+      const shown = progressLine(line, ports);
+      opts.onLine?.(shown);
+      stopAtSafePoint(opts.signal, shown.replace(/^\[[^\]]*\] /, ''));
     },
   };
   const outcomes: BoardOutcome[] = new Array(ports.length);
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < ports.length; i = next++) {
+      if (opts.signal?.aborted) {
+        outcomes[i] = notStarted(ports[i] as string);
+        continue;
+      }
       outcomes[i] = await provisionBoard(boardCtx, ports[i] as string);
       opts.onLine?.(doneLine(outcomes[i] as BoardOutcome));
     }
   };
   await Promise.all(Array.from({ length: width }, worker));
   return outcomes;
+}
+
+function notStarted(portUrl: string): BoardOutcome {
+  const error = { code: 'station.interrupted', message: 'not started: stopped by Ctrl-C', hint: 'run the same command again' };
+  return { portUrl, ok: false, mac: null, deviceId: null, record: null, error, resumed: false, steps: [], revoked: [], durationMs: 0 };
 }
 
 /** The pipeline says `port: text`; the station shows `[port] text`. */

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, MOSQUITTO, startMosquitto } from '../../certs/test/mosquitto-harness.ts';
+import { freePort, mosquittoAvailable, startMosquitto } from '../../certs/test/mosquitto-harness.ts';
 import { espfleet } from './cli-harness.ts';
 
 const passphrase = `cli-${Math.random().toString(36).slice(2)}-${Date.now()}`;
@@ -42,7 +42,7 @@ describe('espfleet broker config', () => {
     expect(conf).toContain(`crlfile ${data.files.crlfile}\n`);
     expect(readFileSync(data.files.acl, 'utf8')).toContain('user operator:ops-1\n');
     expect(r.stdout + r.stderr).not.toContain(passphrase);
-    if (existsSync(MOSQUITTO)) {
+    if (mosquittoAvailable()) {
       const broker = await startMosquitto(data.conf);
       await broker.stop();
       expect(broker.log()).toMatch(/Opening ipv4 listen socket on port \d+/);

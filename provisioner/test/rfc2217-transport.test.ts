@@ -3,9 +3,8 @@
 // `loop://` port that echoes data and records control-line and baud changes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../scripts/lib/oracles.ts';
+import { requireOracle } from '../../scripts/lib/oracles.ts';
 import { TransportError } from '../transport/errors.ts';
 import { createTransport } from '../transport/open-transport.ts';
 import { Rfc2217Transport, parseRfc2217Url } from '../transport/rfc2217-transport.ts';
@@ -60,7 +59,7 @@ interface Server {
 let server: Server | undefined;
 
 async function startServer(): Promise<Server> {
-  const child = spawn(join(repoRoot, '.venv', 'bin', 'python'), ['-c', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(requireOracle('python'), ['-c', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
   const events: Record<string, unknown>[] = [];
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {

@@ -61,7 +61,6 @@ describe('station config fuzz', () => {
     const outcomes = { parsed: 0, unknown_key: 0, bad_value: 0, missing: 0, syntax: 0 };
     for (let n = 0; n < 2500; n++) {
       const text = mutateText(rng, EXAMPLE);
-      const started = Date.now();
       try {
         parseStationConfig(text, { baseDir: '/srv/station' });
         outcomes.parsed++;
@@ -72,7 +71,6 @@ describe('station config fuzz', () => {
         expect(e.message.includes('\n'), `case ${n}: one-line message`).toBe(false);
         outcomes[e.code.replace('station.config.', '') as keyof typeof outcomes]++;
       }
-      expect(Date.now() - started, `case ${n} took too long`).toBeLessThan(2000);
     }
     // The mutations reach every outcome, so the fuzz exercises more than the TOML parser.
     for (const [k, v] of Object.entries(outcomes)) expect(v, k).toBeGreaterThan(0);

@@ -2,7 +2,7 @@
 // plus baud rate and DTR/RTS carried as Telnet COM-PORT-OPTION commands, so a
 // remote rig can reset a board exactly as a local USB bridge would.
 import { Socket, connect } from 'node:net';
-import { TransportError, transportClosed, transportNotOpen, transportVanished } from './errors.ts';
+import { TransportError, transportBusy, transportClosed, transportNotOpen, transportVanished } from './errors.ts';
 import { ListenerSet } from './listeners.ts';
 import {
   COM_PORT,
@@ -23,6 +23,8 @@ import type { SerialSignals, Transport, TransportInfo, Unsubscribe } from './tra
 
 const ACK_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 5000;
+/** How long open() waits for the server's first Telnet answer (a refusal comes before it). */
+const GREETING_TIMEOUT_MS = 1000;
 /** Options we agree to in both directions; everything else is refused. */
 const ACCEPTED = new Set<number>([OPTION.BINARY, OPTION.SGA, OPTION.COM_PORT]);
 
@@ -41,6 +43,10 @@ export class Rfc2217Transport implements Transport {
   private readonly closeListeners = new ListenerSet<Error | undefined>();
   private readonly pendingAcks = new Map<number, PendingAck[]>();
   private writeChain: Promise<void> = Promise.resolve();
+  /** Set once the server has sent a Telnet command; until then data is kept as a possible refusal. */
+  private greeted = false;
+  private preamble = new Uint8Array(0);
+  private onGreeting: (() => void) | undefined;
 
   constructor(url: string) {
     const parsed = parseRfc2217Url(url);
@@ -81,10 +87,13 @@ export class Rfc2217Transport implements Transport {
     this.opened = true;
     this.closed = false;
     this.parser = new TelnetParser();
+    this.greeted = false;
+    this.preamble = new Uint8Array(0);
     socket.on('data', (chunk: Buffer) => this.receive(new Uint8Array(chunk)));
     socket.on('error', () => {}); // 'close' follows and reports
+    const greeted = this.awaitGreeting(socket);
     socket.on('close', () => {
-      if (this.socket === socket) this.finish(this.closed ? undefined : transportVanished(this.info.url, 'the server closed the connection'));
+      if (this.socket === socket) this.finish(this.closed ? undefined : (this.refusal() ?? transportVanished(this.info.url, 'the server closed the connection')));
     });
     socket.write(
       Uint8Array.from([
@@ -95,6 +104,43 @@ export class Rfc2217Transport implements Transport {
         ...negotiation(WILL, OPTION.COM_PORT),
       ]),
     );
+    await greeted;
+  }
+
+  /**
+   * Waits for the server's first Telnet answer, so a server that turns us away (a busy
+   * port: ser2net and the virtual board send a line of text and hang up) fails open()
+   * with its reason instead of a later write failing with EPIPE. A server that stays
+   * silent is given the benefit of the doubt after GREETING_TIMEOUT_MS.
+   */
+  private awaitGreeting(socket: Socket): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(done, GREETING_TIMEOUT_MS);
+      const onClose = () => {
+        clearTimeout(timer);
+        this.onGreeting = undefined;
+        reject(this.refusal() ?? transportVanished(this.info.url, 'the server closed the connection before RFC 2217 negotiation (another client may hold the port)'));
+      };
+      function done(): void {
+        clearTimeout(timer);
+        socket.off('close', onClose);
+        resolve();
+      }
+      this.onGreeting = () => {
+        this.onGreeting = undefined;
+        done();
+      };
+      socket.once('close', onClose);
+    });
+  }
+
+  /** The server's words when it hung up before negotiating: "port busy: in use by …". */
+  private refusal(): TransportError | undefined {
+    if (this.greeted) return undefined;
+    const text = new TextDecoder().decode(this.preamble).replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '').trim().slice(0, 200);
+    if (/busy|in use|already/i.test(text)) return transportBusy(this.info.url, `another client; the server says "${text}"`);
+    if (text) return transportVanished(this.info.url, `the server closed the connection before RFC 2217 negotiation, saying "${text}"`);
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -185,8 +231,14 @@ export class Rfc2217Transport implements Transport {
   private receive(chunk: Uint8Array): void {
     if (this.closed) return; // nothing is delivered after close
     for (const event of this.parser.feed(chunk)) {
-      if (event.kind === 'data') this.dataListeners.emit(event.bytes);
-      else if (event.kind === 'negotiate') this.answerNegotiation(event.verb, event.option);
+      if (event.kind !== 'data' && !this.greeted) {
+        this.greeted = true;
+        this.onGreeting?.();
+      }
+      if (event.kind === 'data') {
+        if (!this.greeted && this.preamble.length < 512) this.preamble = Uint8Array.from([...this.preamble, ...event.bytes]);
+        this.dataListeners.emit(event.bytes);
+      } else if (event.kind === 'negotiate') this.answerNegotiation(event.verb, event.option);
       else if (event.option === OPTION.COM_PORT) {
         const code = (event.payload[0] ?? 0) - SERVER_REPLY_OFFSET;
         this.pendingAcks.get(code)?.shift()?.done();

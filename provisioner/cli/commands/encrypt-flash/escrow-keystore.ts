@@ -2,7 +2,7 @@
 // (`encrypt-flash`, `flash --encrypt-with-escrow`): the path, and how to unlock it —
 // a key file, a passphrase file, $ESPFLEET_KEYSTORE_PASSPHRASE or a prompt, never argv.
 import type { Command } from 'commander';
-import { openKeystore, type Keystore } from '../../../../certs/index.ts';
+import { CertsError, openKeystore, type Keystore } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
 import { KEYSTORE_PASSPHRASE_ENV, keystoreSecret } from '../keystore/secret.ts';
 
@@ -25,5 +25,16 @@ export async function openEscrowKeystore(ctx: CliContext, path: string, opts: Es
     ...(opts.keystoreKeyFile ? { keyFile: opts.keystoreKeyFile } : {}),
     ...(opts.keystorePassphraseFile ? { passphraseFile: opts.keystorePassphraseFile } : {}),
   });
-  return openKeystore(path, secret);
+  try {
+    return await openKeystore(path, secret);
+  } catch (e) {
+    // The keystore's own hint names the `keystore` commands' options; these commands spell them --keystore-….
+    if (e instanceof CertsError && e.code === 'certs.keystore.bad_passphrase') {
+      throw new CertsError(e.code, e.message, {
+        hint: `check $${KEYSTORE_PASSPHRASE_ENV}, --keystore-passphrase-file or --keystore-key-file (if they are right, the file header was altered)`,
+        cause: e,
+      });
+    }
+    throw e;
+  }
 }

@@ -5,6 +5,7 @@ import { EspfleetError } from '../../../../firmware-js/errors.ts';
 import { flashWithEscrowedKey } from '../../../encryption/index.ts';
 import { withBoard, type BoardSession, type ChipFacts, type RegionResult, type WriteProgress } from '../../../session/index.ts';
 import type { CliContext } from '../../context.ts';
+import { Interrupted } from '../../program.ts';
 import { addEscrowKeystoreOptions, openEscrowKeystore, type EscrowKeystoreOptions } from '../encrypt-flash/escrow-keystore.ts';
 import { addBoardOptions, sessionOptions, type BoardCliOptions } from './board-options.ts';
 import { readFlashInput, type FlashInput } from './flash-inputs.ts';
@@ -71,29 +72,81 @@ interface FlashStrategy {
 
 /** One board, one input: identify, check, write with progress, reset into the app, summarise. */
 async function flashBoard(ctx: CliContext, inputs: string[], opts: Options, strategy: FlashStrategy): Promise<void> {
-  const summary = await withBoard(opts.port, sessionOptions(ctx, opts), async (session) => {
-    try {
-      const facts = await session.chipFacts();
-      const input = readFlashInput(inputs, facts.flash.sizeBytes);
-      strategy.check?.(facts, input);
-      if (!opts.json) ctx.note(`flashing ${input.title}${strategy.how} to ${facts.package} ${facts.mac} on ${opts.port}`);
-      const progress = flashProgress(ctx, input.regions.map((r) => r.name ?? ''));
-      let regions: RegionResult[];
+  const release = ctx.interrupt?.hold();
+  const stopped = () => ctx.interrupt?.signal.aborted === true;
+  let summary: FlashSummary;
+  try {
+    summary = await withBoard(opts.port, sessionOptions(ctx, opts), async (session) => {
       try {
-        regions = await strategy.write(session, input, progress.onProgress);
-      } finally {
-        progress.done();
+        if (stopped()) throw interruptedFlash(opts.port, undefined);
+        const facts = await session.chipFacts();
+        const input = readFlashInput(inputs, facts.flash.sizeBytes);
+        strategy.check?.(facts, input);
+        if (stopped()) throw interruptedFlash(opts.port, undefined);
+        if (!opts.json) ctx.note(`flashing ${input.title}${strategy.how} to ${facts.package} ${facts.mac} on ${opts.port}`);
+        const names = input.regions.map((r) => r.name ?? '');
+        const progress = flashProgress(ctx, names);
+        const finished: string[] = [];
+        // Ctrl-C is honoured between two commands to the stub (each progress report), never
+        // inside one, so the loader is never left mid-command.
+        const onProgress = (p: WriteProgress) => {
+          progress.onProgress(p);
+          const name = names[p.region] || `region ${p.region + 1}`;
+          const last = p.phase === 'verify' && p.done === p.total;
+          if (last) finished.push(`${name} at 0x${p.address.toString(16)}`);
+          if (stopped() && !(last && p.region === input.regions.length - 1)) throw interruptedFlash(opts.port, { p, name, finished, regions: input.regions.length });
+        };
+        let regions: RegionResult[];
+        try {
+          regions = await strategy.write(session, input, onProgress);
+        } finally {
+          progress.done();
+        }
+        await session.hardReset();
+        return summarize(opts.port, input, facts, regions);
+      } catch (e) {
+        // A refusal leaves the board as it was: running its app, not sitting in the loader.
+        await session.hardReset().catch(() => {});
+        throw e;
       }
-      await session.hardReset();
-      return summarize(opts.port, input, facts, regions);
-    } catch (e) {
-      // A refusal leaves the board as it was: running its app, not sitting in the loader.
-      await session.hardReset().catch(() => {});
-      throw e;
-    }
-  });
+    });
+  } catch (e) {
+    // Ctrl-C while connecting: the connection attempt itself is not cut short, and whatever
+    // it ended in (no answer, a busy port) is not the story any more.
+    if (stopped() && !(e instanceof Interrupted)) throw interruptedFlash(opts.port, undefined, e);
+    throw e;
+  } finally {
+    release?.();
+  }
   if (opts.json) return ctx.json(summary);
   ctx.out(summaryLine(summary));
+}
+
+/** What Ctrl-C cut short, the state it left the board in (already reset), and what a re-run does. */
+function interruptedFlash(port: string, at: { p: WriteProgress; name: string; finished: string[]; regions: number } | undefined, cause?: unknown): Interrupted {
+  const rerun = 'run the same command again: it compares every sector, writes only those that differ and verifies every region by MD5';
+  if (!at) {
+    return new Interrupted('cli.interrupted', `flash on ${port} stopped while connecting, before anything was written; the board is unchanged`, { hint: rerun, cause });
+  }
+  const { p, name, finished } = at;
+  const where = `${name} at 0x${p.address.toString(16)}`;
+  if (p.phase === 'verify' && p.done === p.total) {
+    const rest = at.regions - finished.length;
+    return new Interrupted('cli.interrupted', `flash on ${port} stopped after ${where}: ${finished.join(', ')} written and verified; ${rest} more region(s) not started; the board was reset`, { hint: rerun });
+  }
+  const done = finished.length > 0 ? `${finished.join(', ')} written and verified; ` : '';
+  const state =
+    p.phase === 'compare'
+      ? `${done}nothing of ${name} written yet`
+      : p.phase === 'write'
+        ? `${done}${name} partly written (${p.done} of ${p.total} bytes), so the board may not boot until it is flashed again`
+        : `${done}${name} written but not verified`;
+  const rest = at.regions - finished.length - 1;
+  return new Interrupted(
+    'cli.interrupted',
+    `flash on ${port} stopped while ${p.phase === 'compare' ? 'comparing' : p.phase === 'write' ? 'writing' : 'verifying'} ${where}: ${state}${rest > 0 ? `; ${rest} more region(s) not started` : ''}; the board was reset`,
+    { hint: rerun },
+  );
 }
 
 function refusePlaintextOnEncryptedBoard(facts: ChipFacts, input: FlashInput, port: string): void {

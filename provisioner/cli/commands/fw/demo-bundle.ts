@@ -2,7 +2,7 @@
 // for demos, tests and benchmarks (real Mongoose OS builds cannot be made here).
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { makeDemoFirmware } from '../../../../firmware-js/testgen/demo-firmware.ts';
 import { readDirectoryTree, writeFileDurable } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
@@ -22,7 +22,7 @@ export function register(fw: Command, ctx: CliContext): void {
   fw.command('demo-bundle')
     .description('generate a valid, unsigned Mongoose OS ESP32 fw.zip for demos and tests')
     .requiredOption('--out <fw.zip>', 'bundle file to write')
-    .option('--version <v>', 'firmware version (manifest and the app image descriptor)', '1.0.0')
+    .option('--version <v>', 'firmware version (manifest and the app image descriptor), e.g. 1.2.3', versionArg, '1.0.0')
     .option('--app-size <bytes>', 'approximate app image size, up to the 1.5 MiB app slot', intArg(4096, APP_SLOT_SIZE))
     .option('--fs-dir <dir>', "files for the root filesystem (default: the agent's agent/fs/ if present)")
     .option('--json', 'print the manifest as JSON')
@@ -48,6 +48,19 @@ Example:
       ctx.out(`wrote ${opts.out}: ${demo.manifest.name} ${demo.manifest.version}, ${demo.bundle.length} bytes`);
       ctx.out(`fs: ${fsDir === undefined ? 'placeholder files' : fsDir}`);
     });
+}
+
+/**
+ * A Mongoose OS firmware version (spec mongoose-os.md §1.2: mos.yml's `version:` such as
+ * 1.2.3, or the build system's YYYYMMDDhhmm stamp). It names the bundle's `<name>-<version>/`
+ * folder and fills the app descriptor's 32-byte version field, so: 1..31 characters of
+ * letters, digits, `.`, `-`, `_`, `+`, starting with a letter or digit.
+ */
+export function versionArg(text: string): string {
+  if (/^[0-9A-Za-z][0-9A-Za-z._+-]{0,30}$/.test(text)) return text;
+  throw new InvalidArgumentError(
+    `expected a firmware version such as 1.2.3 or 202611261829 (up to 31 letters, digits, '.', '-', '_', '+'), got ${JSON.stringify(text)}`,
+  );
 }
 
 function defaultAgentFsDir(cwd: string): string | undefined {

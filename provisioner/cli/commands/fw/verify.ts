@@ -1,6 +1,6 @@
 // `espfleet fw verify`: check a bundle's signatures the way a device with
 // update.key0..7 and update.sig_req_mask would (spec mongoose-os.md §1.5).
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { readBundle, verifyBundle } from '../../../../firmware-js/bundle/index.ts';
 import { readInputFile } from '../../../io/files.ts';
 import { UsageError, collect, intArg } from '../../args.ts';
@@ -17,7 +17,7 @@ export function register(fw: Command, ctx: CliContext): void {
   fw.command('verify <bundle>')
     .description('verify a bundle and its signatures; exit 0 only when the required ones verify')
     .requiredOption('--pubkey <[slot=]pem>', 'public key for a slot; repeat for more (slots 0,1,… in order unless given)', collect)
-    .option('--require-mask <m>', 'device update.sig_req_mask: -1 ignore, 0 refuse all, else bits that must verify (default: every key given)', intArg(-1, 255))
+    .option('--require-mask <m>', 'device update.sig_req_mask: -1 ignore, 0 refuse all, else bits that must verify (default: every key given)', maskArg)
     .option('--json', 'print the verdict as JSON')
     .addHelpText(
       'after',
@@ -45,6 +45,16 @@ Examples:
       }
       if (!verdict.accepted) throw new ExitCode(1);
     });
+}
+
+/** update.sig_req_mask: -1 (ignore signatures) or 0..255; numberArg reads no minus sign. */
+function maskArg(text: string): number {
+  if (text.trim() === '-1') return -1;
+  try {
+    return intArg(0, 255)(text);
+  } catch {
+    throw new InvalidArgumentError(`expected -1 or a mask from 0 to 0xff, got ${JSON.stringify(text)}`);
+  }
 }
 
 function slotKeys(specs: readonly string[]): (string | undefined)[] {

@@ -1,7 +1,7 @@
 // `espfleet keystore export`: one board's flash-encryption key as a 32-byte key file for
 // Espressif's tools (espsecure decrypt-flash-data …). Logged before it is written.
-import type { Command } from 'commander';
-import { openKeystore } from '../../../../certs/index.ts';
+import { InvalidArgumentError, type Command } from 'commander';
+import { normalizeMac, openKeystore } from '../../../../certs/index.ts';
 import { exportFlashKey, exportLogPath } from '../../../encryption/index.ts';
 import type { CliContext } from '../../context.ts';
 import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
@@ -14,7 +14,7 @@ interface Options extends KeystoreCliOptions {
 export function register(keystore: Command, ctx: CliContext): void {
   keystoreOptions(keystore.command('export'))
     .description("write one board's escrowed flash-encryption key to a key file (mode 0600), logged")
-    .requiredOption('--mac <mac>', 'the board, by factory MAC (24:0a:c4:12:34:56)')
+    .requiredOption('--mac <mac>', 'the board, by factory MAC (24:0a:c4:12:34:56)', macArg)
     .requiredOption('--out <key.bin>', 'the key file to create (never overwritten)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
@@ -34,4 +34,13 @@ Example:
       if (opts.json) return ctx.json({ ...record, log: exportLogPath(ks.path) });
       ctx.out(`exported the flash-encryption key of ${record.deviceId} (${record.mac}) to ${record.out} (mode 0600); logged in ${exportLogPath(ks.path)}`);
     });
+}
+
+/** Checked before the keystore is opened: "zz:00" is "invalid MAC", not "no key for {…}". */
+function macArg(text: string): string {
+  try {
+    return normalizeMac(text);
+  } catch {
+    throw new InvalidArgumentError(`invalid MAC ${JSON.stringify(text)}: expected six hex bytes such as 24:0a:c4:12:34:56`);
+  }
 }

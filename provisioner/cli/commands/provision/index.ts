@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { collect, intArg, UsageError } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
-import { ExitCode } from '../../program.ts';
+import { ExitCode, Interrupted } from '../../program.ts';
 import { loadStationConfig, type StationConfig, type UsbFilter } from '../../../station/config.ts';
 import { openStation } from '../../../station/open-station.ts';
 import { StationError } from '../../../station/pipeline.ts';
@@ -129,12 +129,20 @@ Examples:
       checkPorts(ports);
       const station = await openStation(cfg, ctx, { ...(opts.reprovision ? { reprovision: true } : {}) });
       let outcomes: BoardOutcome[];
+      const release = ctx.interrupt?.hold();
+      const signal = ctx.interrupt?.signal;
       try {
         ctx.note(`station ${cfg.station.id}: provisioning ${ports.length} board${ports.length === 1 ? '' : 's'} (${ports.join(', ')}), encryption ${cfg.encryption.mode}`);
-        outcomes = await runStation(station.ctx, ports, { ...(opts.concurrency ? { concurrency: opts.concurrency } : {}), onLine: (l) => ctx.note(l) });
+        outcomes = await runStation(station.ctx, ports, {
+          ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+          ...(signal ? { signal } : {}),
+          onLine: (l) => ctx.note(l),
+        });
       } finally {
+        release?.();
         await station.close();
       }
+      if (signal?.aborted) reportInterrupted(ctx, outcomes, opts, station.ctx.journalDir);
       report(ctx, outcomes, opts);
     });
 }
@@ -146,6 +154,41 @@ function report(ctx: CliContext, outcomes: readonly BoardOutcome[], opts: Option
     for (const line of renderSummary(outcomes)) ctx.out(line);
   }
   if (outcomes.some((o) => !o.ok)) throw new ExitCode(1);
+}
+
+/**
+ * After Ctrl-C: the summary as usual, then per board what state it was left in, and one
+ * `interrupted:` line with the command that resumes the stopped boards (exit 130).
+ */
+function reportInterrupted(ctx: CliContext, outcomes: readonly BoardOutcome[], opts: Options, journalDir: string): never {
+  try {
+    report(ctx, outcomes, opts);
+  } catch (e) {
+    if (!(e instanceof ExitCode)) throw e;
+  }
+  const stopped = outcomes.filter((o) => o.error?.code === 'station.interrupted');
+  for (const o of stopped) ctx.note(`[${o.portUrl}] ${boardStateAfterStop(o)}`);
+  const done = outcomes.filter((o) => o.ok).length;
+  const failed = outcomes.length - done - stopped.length;
+  const again = stopped.map((o) => `--port ${o.portUrl}`).join(' ');
+  throw new Interrupted(
+    'cli.interrupted',
+    `provisioning stopped by Ctrl-C: ${stopped.length} board(s) stopped at a safe point before anything was written to them, ${done} provisioned, ${failed} failed; the journals in ${journalDir} are up to date`,
+    {
+      hint:
+        stopped.length > 0
+          ? `run the same command again${opts.port ? '' : ` (or with ${again})`}: each stopped board resumes from its journal; a certificate issued but never written is revoked as superseded and a new one issued`
+          : 'nothing is left to resume',
+    },
+  );
+}
+
+function boardStateAfterStop(o: BoardOutcome): string {
+  const last = o.steps[o.steps.length - 1];
+  if (o.mac === null) return 'not started: the board was not opened';
+  const who = `${o.deviceId ?? '?'} (${o.mac})`;
+  if (last === undefined || last === 'identify') return `${who}: identified, nothing issued or written; journal up to date`;
+  return `${who}: stopped after the ${last} step; a certificate was issued but nothing was written to the board (the re-run revokes it and issues a new one); journal up to date`;
 }
 
 async function watch(ctx: CliContext, cfg: StationConfig, opts: Options): Promise<void> {

@@ -301,6 +301,7 @@ describe('failures give one clear error', () => {
     expect(err.code).toBe('session.no_response');
     expect(err.message).toContain('stopped answering while writing flash');
     expect(b.chip.state).toBe('dead');
+    await s.close(); // the port has one opener at a time, as a tty does
 
     b.chip.powerOff();
     b.chip.powerOn();

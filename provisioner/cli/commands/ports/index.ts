@@ -6,7 +6,6 @@ import type { CliContext } from '../../context.ts';
 export function registerPorts(program: Command, ctx: CliContext): void {
   program
     .command('ports')
-    .description('list serial ports with USB VID/PID, marking likely ESP boards')
     .option('--json', 'print the list as JSON')
     .addHelpText(
       'after',

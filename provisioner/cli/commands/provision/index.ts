@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { collect, intArg, UsageError } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
-import { ExitCode, Interrupted } from '../../program.ts';
+import { ExitCode, Interrupted } from '../../exit.ts';
 import { loadStationConfig, type StationConfig } from '../../../station/config.ts';
 import { openStation } from '../../../station/open-station.ts';
 import { renderSummary, runStation, summaryRows, watchStation } from '../../../station/runner.ts';
@@ -35,7 +35,6 @@ function stationFile(ctx: CliContext, station: string | undefined): string {
 export function registerProvision(program: Command, ctx: CliContext): void {
   program
     .command('provision')
-    .description('provision boards: identity, certificate, conf9.json, escrowed flash encryption, firmware, boot check, registry record')
     .option('--station <station.toml>', `station config (else $${STATION_ENV}, else ./station.toml)`)
     .option('--port <url>', 'a port to provision (repeatable); default: ports.urls and ports.usb of the config', collect)
     .option('--reprovision', 'give boards already provisioned a new identity and firmware (the old certificate is revoked)')

@@ -1,8 +1,45 @@
 #!/usr/bin/env node
-// The installed `espfleet` binary: loads the TypeScript sources through tsx and
-// runs the program against the real process streams.
-import { register } from 'tsx/esm/api';
+// The `espfleet` binary. It runs the compiled JavaScript in dist/ that scripts/build makes
+// (scripts/setup runs it), so starting needs no TypeScript compiler. In a checkout where a
+// source file is newer than that build, it runs the sources through tsx instead, so a
+// developer never runs stale code by accident.
+import { readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-register();
-const { main } = await import('./main.ts');
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const SOURCES = ['firmware-js', 'certs', 'provisioner', 'hil-tests/virtual-esp32', 'hil-tests/mjs'];
+
+function mtime(path) {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+function newestSource() {
+  let newest = 0;
+  for (const dir of SOURCES) {
+    let names;
+    try {
+      names = readdirSync(root + dir, { recursive: true });
+    } catch {
+      continue; // an installed package without sources
+    }
+    for (const name of names) {
+      if (name.endsWith('.ts')) newest = Math.max(newest, mtime(`${root}${dir}/${name}`));
+    }
+  }
+  return newest;
+}
+
+const built = mtime(`${root}dist/.build-stamp`);
+let main;
+if (built >= 0 && newestSource() <= built) {
+  ({ main } = await import('../../dist/provisioner/cli/main.js'));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('./main.ts'));
+}
 process.exitCode = await main();

@@ -1,18 +1,25 @@
 // Builds the `espfleet` program. Nothing here parses argv on import: tests call
-// runCli() in-process with their own stdout/stderr/env (STYLE.md lesson 6).
+// runCli() in-process with their own stdout/stderr/env (STYLE.md lesson 6). Commands end
+// through cli/exit.ts (ExitCode, Interrupted), which this module maps to exit statuses.
 import { Command, CommanderError } from 'commander';
-import { EspfleetError, isEspfleetError } from '../../firmware-js/errors.ts';
+import { isEspfleetError } from '../../firmware-js/errors.ts';
 import { makeContext, type CliContext, type CliIo } from './context.ts';
 import { commandGroups } from './commands/index.ts';
+import { ExitCode, Interrupted } from './exit.ts';
 
-export function createProgram(io: CliIo): { program: Command; ctx: CliContext } {
+/**
+ * Builds the program for one command line. Only the group that `argv` chooses is loaded;
+ * the others stand in as a name and a summary, which is all `espfleet --help` shows of
+ * them. `allGroups` loads every group (for tests that walk every command's options).
+ */
+export async function createProgram(io: CliIo, opts: { argv?: readonly string[]; allGroups?: boolean } = {}): Promise<{ program: Command; ctx: CliContext }> {
   const ctx = makeContext(io);
   const program = new Command('espfleet')
     .description(
       'Provision, secure and update ESP32 boards that run Mongoose OS.\n' +
         'Factory: flash many boards with per-device identity and flash encryption.\n' +
-        'Field: identify, reflash and repair one board over USB.\n' +
-        'Fleet: sign firmware bundles and roll them out over MQTT.',
+        'Field: identify, reflash and repair one board over USB (Mongoose OS commands: not built yet).\n' +
+        'Fleet: sign firmware bundles (rollouts over MQTT: not built yet).',
     )
     .version(packageVersion(), '-V, --version')
     // Root options only before the command, so `fw demo-bundle --version 1.2.0` means the firmware's version.
@@ -23,7 +30,17 @@ export function createProgram(io: CliIo): { program: Command; ctx: CliContext } 
       writeErr: (s) => void io.stderr.write(s),
     })
     .exitOverride();
-  for (const register of commandGroups) register(program, ctx);
+  const chosen = opts.allGroups ? undefined : chosenGroup(opts.argv ?? []);
+  for (const group of commandGroups) {
+    if (opts.allGroups || group.name === chosen) {
+      (await group.load())(program, ctx);
+      const cmd = program.commands.at(-1);
+      if (cmd?.name() !== group.name) throw new Error(`command group ${group.name} registered ${cmd?.name() ?? 'nothing'}`);
+      cmd.description(group.summary);
+    } else {
+      program.command(group.name).description(group.summary);
+    }
+  }
   // Subcommands must inherit output and exit handling from the root.
   forEachCommand(program, (cmd) => {
     cmd.configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
@@ -32,30 +49,21 @@ export function createProgram(io: CliIo): { program: Command; ctx: CliContext } 
   return { program, ctx };
 }
 
+/** The group a command line runs: its first word (root options take no values), or `help <group>`. */
+function chosenGroup(argv: readonly string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
 /** Runs the program to completion and returns the process exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const { program } = createProgram(io);
   try {
+    const { program } = await createProgram(io, { argv });
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (e) {
     return reportError(e, io);
   }
-}
-
-/** Commands that need a non-zero exit without an error (e.g. a failed check) throw this. */
-export class ExitCode extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-/**
- * A command stopped by Ctrl-C at a safe point: the message says what was interrupted and
- * the state it left, the hint what a re-run does; the exit status is 130 (128 + SIGINT).
- */
-export class Interrupted extends EspfleetError {
-  readonly exitCode = 130;
 }
 
 function reportError(e: unknown, io: CliIo): number {

@@ -5,6 +5,7 @@ import { DEFAULT_DEVICE_ID_TEMPLATE, templateProblem } from './device-id.ts';
 import TOML from '@iarna/toml';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { PORT_URL_EXAMPLES, portUrlProblem } from '../transport/port-url.ts';
 import {
   StationConfigError,
   badValue,
@@ -76,8 +77,8 @@ function checkIdTemplate(t: string): string | undefined {
 }
 
 function checkUrl(u: string): string | undefined {
-  if (/^(serial|rfc2217|sim):\/\/./.test(u) || u.startsWith('/') || /^COM\d+$/i.test(u)) return undefined;
-  return `${JSON.stringify(u)} is not a port URL (e.g. /dev/ttyUSB0, serial:///dev/ttyUSB0, rfc2217://host:port, sim://name)`;
+  const problem = portUrlProblem(u);
+  return problem === undefined ? undefined : `${problem} (e.g. ${PORT_URL_EXAMPLES})`;
 }
 
 /** The schema: every key station.toml may hold, with its type and default. */

@@ -25,7 +25,7 @@ import { audit, completeStep, nowIso, say, type RunState } from './steps/run-sta
 
 export { StationError } from './steps/errors.ts';
 export { deviceIdFor } from './device-id.ts';
-export { consoleTap, BOOT_OK, BOOT_FAILED, type BootVerdict } from './steps/boot-check.ts';
+export { consoleTap, BOOT_LOADED, BOOT_OK, BOOT_FAILED, type BootVerdict } from './steps/boot-check.ts';
 export { composeConf9, deviceFiles } from './conf9.ts';
 export { readJournal, journalPath, type BoardJournal, type StepName } from './journal.ts';
 

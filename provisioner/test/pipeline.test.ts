@@ -274,7 +274,7 @@ describe('provisionBoard on a virtual ESP32', () => {
     expect(rec).toMatchObject({ status: 'provisioned', encryptionMode: 'off', keystoreRef: null });
     expect(b.chip.efuse.programCount).toBe(0);
     expect(st.keystore.list()).toEqual([]);
-    expect(readJournal(st.ctx.journalDir, rec.mac)?.boot?.line).toContain('would run app');
+    expect(readJournal(st.ctx.journalDir, rec.mac)?.boot?.line).toMatch(/boot: Loaded app from partition at offset 0x10000/);
     if (!fsPlan) throw new Error('demo bundle has no fs part');
     const fs = openLittlefs(b.chip.flash.bytes.slice(fsPlan.address, fsPlan.address + fsPlan.bytes.length));
     const conf9 = JSON.parse(new TextDecoder().decode(fs.readFile('conf9.json'))) as { device: { id: string }; update: Record<string, unknown> };

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Ca, Keystore } from '../../certs/index.ts';
 import type { Bundle } from '../../firmware-js/bundle/index.ts';
 import { TransportError } from '../transport/errors.ts';
-import { checkPorts, matchesUsb, stationPorts, watchedPorts } from '../cli/commands/provision/index.ts';
+import { checkPorts, matchesUsb, stationPorts, watchedPorts } from '../station/station-ports.ts';
 import { parseStationConfig } from '../station/config.ts';
 import type { BoardOutcome, PipelineContext } from '../station/pipeline.ts';
 import type { AuditEntry, AuditLog, DeviceRecord, DeviceRegistry } from '../station/records.ts';

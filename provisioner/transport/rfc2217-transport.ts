@@ -20,6 +20,14 @@ import {
   subnegotiation,
 } from './telnet.ts';
 import type { SerialSignals, Transport, TransportInfo, Unsubscribe } from './transport.ts';
+import { parsePortUrl } from './port-url.ts';
+
+/** host and port of an rfc2217:// URL (transport.bad_url for anything else). */
+export function parseRfc2217Url(url: string): { host: string; port: number } {
+  const parsed = parsePortUrl(url);
+  if (parsed.kind !== 'rfc2217') throw new TransportError('transport.bad_url', `not an RFC 2217 URL: ${url}`, { hint: 'use rfc2217://<host>:<port>, e.g. rfc2217://127.0.0.1:4000' });
+  return { host: parsed.host, port: parsed.port };
+}
 
 const ACK_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 5000;
@@ -262,13 +270,4 @@ export class Rfc2217Transport implements Transport {
     this.closeListeners.emit(reason);
     this.closeListeners.clear();
   }
-}
-
-export function parseRfc2217Url(url: string): { host: string; port: number } {
-  const m = /^rfc2217:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(url);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 1 || port > 65535) {
-    throw new TransportError('transport.bad_url', `not an RFC 2217 URL: ${url}`, { hint: 'use rfc2217://<host>:<port>, e.g. rfc2217://127.0.0.1:4000' });
-  }
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }

@@ -1,40 +1,96 @@
-// Every command group of the CLI, in the order `espfleet --help` lists them:
-// board work first (field and factory), then offline firmware, PKI, and the rig.
-// Each group file registers its subcommands; each subcommand lives in its own file.
+// Every command group of the CLI, in the order `espfleet --help` lists them: board work
+// first (factory and field), then offline firmware, PKI, records, the rig and the agent.
+// Each group's code is loaded only when that command is chosen, so `espfleet --version`,
+// `--help` and one command pay for nothing else (the virtual board only loads for `sim`).
+// The summary here is also the command's own description: one place for each text.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { registerAgent } from './agent/index.ts';
-import { registerAudit } from './audit/index.ts';
-import { registerBroker } from './broker/index.ts';
-import { registerCa } from './ca/index.ts';
-import { registerDevices } from './devices/index.ts';
-import { registerEfuse } from './efuse/index.ts';
-import { registerEncryptFlash } from './encrypt-flash/index.ts';
-import { registerFlash } from './flash/index.ts';
-import { registerFs } from './fs/index.ts';
-import { registerFw } from './fw/index.ts';
-import { registerInfo } from './info/index.ts';
-import { registerKeystore } from './keystore/index.ts';
-import { registerPorts } from './ports/index.ts';
-import { registerProvision } from './provision/index.ts';
-import { registerSim } from './sim/index.ts';
 
 export type RegisterGroup = (program: Command, ctx: CliContext) => void;
 
-export const commandGroups: readonly RegisterGroup[] = [
-  registerProvision,
-  registerPorts,
-  registerInfo,
-  registerFlash,
-  registerEncryptFlash,
-  registerEfuse,
-  registerFw,
-  registerFs,
-  registerCa,
-  registerKeystore,
-  registerDevices,
-  registerAudit,
-  registerBroker,
-  registerSim,
-  registerAgent,
+export interface CommandGroup {
+  /** The top-level command, as typed. */
+  name: string;
+  /** One line in `espfleet --help`, and the command's description. */
+  summary: string;
+  /** Loads the group's modules and returns its registration. */
+  load(): Promise<RegisterGroup>;
+}
+
+export const commandGroups: readonly CommandGroup[] = [
+  {
+    name: 'provision',
+    summary: 'provision boards: identity, certificate, conf9.json, escrowed flash encryption, firmware, boot check, registry record',
+    load: async () => (await import('./provision/index.ts')).registerProvision,
+  },
+  {
+    name: 'ports',
+    summary: 'list serial ports with USB VID/PID, marking likely ESP boards',
+    load: async () => (await import('./ports/index.ts')).registerPorts,
+  },
+  {
+    name: 'info',
+    summary: 'show what the board on a port is: chip, MAC, revision, flash and eFuse security state',
+    load: async () => (await import('./info/index.ts')).registerInfo,
+  },
+  {
+    name: 'flash',
+    summary: 'write a firmware bundle or raw images to a board, skipping sectors that already match',
+    load: async () => (await import('./flash/index.ts')).registerFlash,
+  },
+  {
+    name: 'encrypt-flash',
+    summary: 'turn on flash encryption with a new key escrowed in the keystore first (irreversible; dry run unless --confirm)',
+    load: async () => (await import('./encrypt-flash/index.ts')).registerEncryptFlash,
+  },
+  {
+    name: 'efuse',
+    summary: 'read and burn ESP32 eFuses (irreversible: a dry run writes a plan, --plan FILE --confirm burns it)',
+    load: async () => (await import('./efuse/index.ts')).registerEfuse,
+  },
+  {
+    name: 'fw',
+    summary: 'inspect, sign, verify and encrypt firmware files offline (no board needed)',
+    load: async () => (await import('./fw/index.ts')).registerFw,
+  },
+  {
+    name: 'fs',
+    summary: 'build, list, read and change LittleFS filesystem images offline (the fs_0 partition)',
+    load: async () => (await import('./fs/index.ts')).registerFs,
+  },
+  {
+    name: 'ca',
+    summary: 'run the fleet CA: device, server and operator certificates, revocation, CRLs',
+    load: async () => (await import('./ca/index.ts')).registerCa,
+  },
+  {
+    name: 'keystore',
+    summary: 'manage the encrypted escrow of per-device flash-encryption keys',
+    load: async () => (await import('./keystore/index.ts')).registerKeystore,
+  },
+  {
+    name: 'devices',
+    summary: 'list and inspect boards recorded in the device registry',
+    load: async () => (await import('./devices/index.ts')).registerDevices,
+  },
+  {
+    name: 'audit',
+    summary: 'check the hash-chained audit log of provisioning, revocation and rollouts',
+    load: async () => (await import('./audit/index.ts')).registerAudit,
+  },
+  {
+    name: 'broker',
+    summary: 'generate the hardened mosquitto configuration for the fleet',
+    load: async () => (await import('./broker/index.ts')).registerBroker,
+  },
+  {
+    name: 'sim',
+    summary: 'serve a virtual ESP32 (ROM loader, eFuses, flash, boot check) as an RFC 2217 port',
+    load: async () => (await import('./sim/index.ts')).registerSim,
+  },
+  {
+    name: 'agent',
+    summary: "check and run the mJS agent off-board, as a board's mJS would",
+    load: async () => (await import('./agent/index.ts')).registerAgent,
+  },
 ];

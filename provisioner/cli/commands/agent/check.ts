@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { CliContext } from '../../context.ts';
-import { ExitCode } from '../../program.ts';
+import { ExitCode } from '../../exit.ts';
 import { checkSource, MjsHostError, type Finding } from '../../../../hil-tests/mjs/index.ts';
 import { bytesToBinary } from '../../../../hil-tests/mjs/values.ts';
 

@@ -6,7 +6,7 @@ import { register as registerCheck } from './check.ts';
 import { register as registerRun } from './run.ts';
 
 export function registerAgent(program: Command, ctx: CliContext): void {
-  const agent = program.command('agent').description('check and run the mJS agent off-board, as a board\'s mJS would');
+  const agent = program.command('agent');
   registerCheck(agent, ctx);
   registerRun(agent, ctx);
 }

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { CliContext } from '../../context.ts';
-import { ExitCode } from '../../program.ts';
+import { ExitCode } from '../../exit.ts';
 import { intArg } from '../../args.ts';
 import { createMjsEngine, DEFAULT_LIMITS, directoryFs, MjsHostError } from '../../../../hil-tests/mjs/index.ts';
 

@@ -4,6 +4,6 @@ import type { CliContext } from '../../context.ts';
 import { register as registerVerify } from './verify.ts';
 
 export function registerAudit(program: Command, ctx: CliContext): void {
-  const audit = program.command('audit').description('check the hash-chained audit log of provisioning, revocation and rollouts');
+  const audit = program.command('audit');
   for (const register of [registerVerify]) register(audit, ctx);
 }

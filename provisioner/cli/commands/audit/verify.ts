@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CliContext } from '../../context.ts';
-import { ExitCode } from '../../program.ts';
+import { ExitCode } from '../../exit.ts';
 import { AuditLogError, headPath, verifyAuditLog } from '../../../station/audit-log.ts';
 import type { AuditAnchor } from '../../../station/records.ts';
 import { openRegistry } from '../../../station/registry-sqlite.ts';

@@ -4,6 +4,6 @@ import type { CliContext } from '../../context.ts';
 import { register as registerConfig } from './config.ts';
 
 export function registerBroker(program: Command, ctx: CliContext): void {
-  const broker = program.command('broker').description('generate the hardened mosquitto configuration for the fleet');
+  const broker = program.command('broker');
   registerConfig(broker, ctx);
 }

@@ -12,8 +12,7 @@ import { register as registerSignCsr } from './sign-csr.ts';
 
 export function registerCa(program: Command, ctx: CliContext): void {
   const ca = program
-    .command('ca')
-    .description('run the fleet CA: device, server and operator certificates, revocation, CRLs');
+    .command('ca');
   for (const register of [registerInit, registerIssue, registerSignCsr, registerServerCert, registerClientCert, registerRevoke, registerCrl, registerList]) {
     register(ca, ctx);
   }

@@ -5,6 +5,6 @@ import { register as registerList } from './list.ts';
 import { register as registerShow } from './show.ts';
 
 export function registerDevices(program: Command, ctx: CliContext): void {
-  const devices = program.command('devices').description('list and inspect boards recorded in the device registry');
+  const devices = program.command('devices');
   for (const register of [registerList, registerShow]) register(devices, ctx);
 }

@@ -5,6 +5,6 @@ import { register as registerBurn } from './burn.ts';
 import { register as registerSummary } from './summary.ts';
 
 export function registerEfuse(program: Command, ctx: CliContext): void {
-  const efuse = program.command('efuse').description('read and burn ESP32 eFuses (irreversible: a dry run writes a plan, --plan FILE --confirm burns it)');
+  const efuse = program.command('efuse');
   for (const register of [registerSummary, registerBurn]) register(efuse, ctx);
 }

@@ -23,7 +23,6 @@ interface Options extends BoardCliOptions, EscrowKeystoreOptions {
 
 export function registerEncryptFlash(program: Command, ctx: CliContext): void {
   const cmd = addBoardOptions(program.command('encrypt-flash'))
-    .description('turn on flash encryption with a new key escrowed in the keystore first (irreversible; dry run unless --confirm)')
     .addOption(new Option('--mode <mode>', 'development (reflashable, debuggable) or release (download-mode crypto off, counter locked)').choices([...ENCRYPTION_MODES]).makeOptionMandatory());
   addEscrowKeystoreOptions(cmd, true)
     .option('--bundle <fw.zip>', 'write this firmware bundle pre-encrypted before the counter is burned')

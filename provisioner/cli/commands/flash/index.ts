@@ -5,7 +5,7 @@ import { EspfleetError } from '../../../../firmware-js/errors.ts';
 import { flashWithEscrowedKey } from '../../../encryption/index.ts';
 import { withBoard, type BoardSession, type ChipFacts, type RegionResult, type WriteProgress } from '../../../session/index.ts';
 import type { CliContext } from '../../context.ts';
-import { Interrupted } from '../../program.ts';
+import { Interrupted } from '../../exit.ts';
 import { addEscrowKeystoreOptions, openEscrowKeystore, type EscrowKeystoreOptions } from '../encrypt-flash/escrow-keystore.ts';
 import { addBoardOptions, sessionOptions, type BoardCliOptions } from './board-options.ts';
 import { readFlashInput, type FlashInput } from './flash-inputs.ts';
@@ -31,7 +31,6 @@ export interface FlashSummary {
 export function registerFlash(program: Command, ctx: CliContext): void {
   const cmd = addBoardOptions(program.command('flash'))
     .argument('<inputs...>', 'a fw.zip bundle, or address/file pairs')
-    .description('write a firmware bundle or raw images to a board, skipping sectors that already match')
     .option('--encrypt-with-escrow', "for a board with flash encryption on: encrypt the parts flagged 'encrypt' with the board's key from --keystore");
   addEscrowKeystoreOptions(cmd, false)
     .option('--json', 'print the result as JSON')

@@ -10,8 +10,7 @@ import { register as registerRm } from './rm.ts';
 
 export function registerFs(program: Command, ctx: CliContext): void {
   const fs = program
-    .command('fs')
-    .description('build, list, read and change LittleFS filesystem images offline (the fs_0 partition)');
+    .command('fs');
   registerBuild(fs, ctx);
   registerLs(fs, ctx);
   registerCat(fs, ctx);

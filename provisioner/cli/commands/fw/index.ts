@@ -10,7 +10,6 @@ import { register as registerVerify } from './verify.ts';
 
 export function registerFw(program: Command, ctx: CliContext): void {
   const fw = program
-    .command('fw')
-    .description('inspect, sign, verify and encrypt firmware files offline (no board needed)');
+    .command('fw');
   for (const register of [registerInspect, registerKeygen, registerSign, registerVerify, registerEncrypt, registerDemoBundle]) register(fw, ctx);
 }

@@ -4,7 +4,7 @@ import { hex32 } from '../../../../firmware-js/bytes.ts';
 import { allChecksPass, inspectFirmware, type InspectReport } from '../../../../firmware-js/inspect.ts';
 import { readInputFile } from '../../../io/files.ts';
 import type { CliContext } from '../../context.ts';
-import { ExitCode } from '../../program.ts';
+import { ExitCode } from '../../exit.ts';
 
 export function register(fw: Command, ctx: CliContext): void {
   fw.command('inspect <file>')

@@ -5,7 +5,7 @@ import { readBundle, verifyBundle } from '../../../../firmware-js/bundle/index.t
 import { readInputFile } from '../../../io/files.ts';
 import { UsageError, collect, intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
-import { ExitCode } from '../../program.ts';
+import { ExitCode } from '../../exit.ts';
 
 interface Options {
   pubkey: string[];

@@ -7,7 +7,6 @@ import { addBoardOptions, sessionOptions, type BoardCliOptions } from '../flash/
 
 export function registerInfo(program: Command, ctx: CliContext): void {
   addBoardOptions(program.command('info'))
-    .description('show what the board on a port is: chip, MAC, revision, flash and eFuse security state')
     .option('--json', 'print the facts as JSON')
     .addHelpText(
       'after',

@@ -7,6 +7,6 @@ import { register as registerRotate } from './rotate.ts';
 import { register as registerExport } from './export.ts';
 
 export function registerKeystore(program: Command, ctx: CliContext): void {
-  const keystore = program.command('keystore').description('manage the encrypted escrow of per-device flash-encryption keys');
+  const keystore = program.command('keystore');
   for (const register of [registerInit, registerList, registerRotate, registerExport]) register(keystore, ctx);
 }

@@ -1,50 +1,11 @@
 // `espfleet ports`: the serial ports on this machine, marking likely ESP boards.
 import type { Command } from 'commander';
-import { SerialPort } from 'serialport';
-import { listSysfsPorts, type SysfsPort } from '../../../transport/sysfs-ports.ts';
-import { findBridge } from '../../../transport/usb-bridges.ts';
+import { listPorts } from '../../../transport/port-list.ts';
 import type { CliContext } from '../../context.ts';
-
-export interface PortListing {
-  path: string;
-  vendorId: string | null;
-  productId: string | null;
-  manufacturer: string | null;
-  serialNumber: string | null;
-  bridge: string | null;
-  likelyEsp: boolean;
-}
-
-export async function listPorts(): Promise<PortListing[]> {
-  const ports = await systemPorts();
-  return ports.map((p) => {
-    const bridge = findBridge(p.vendorId, p.productId);
-    return {
-      path: p.path,
-      vendorId: p.vendorId ?? null,
-      productId: p.productId ?? null,
-      manufacturer: p.manufacturer ?? null,
-      serialNumber: p.serialNumber ?? null,
-      bridge: bridge?.name ?? null,
-      likelyEsp: bridge !== undefined,
-    };
-  });
-}
-
-async function systemPorts(): Promise<SysfsPort[]> {
-  try {
-    return await SerialPort.list();
-  } catch (e) {
-    // serialport's Linux lister needs udevadm; sysfs has the same facts.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && process.platform === 'linux') return listSysfsPorts();
-    throw e;
-  }
-}
 
 export function registerPorts(program: Command, ctx: CliContext): void {
   program
     .command('ports')
-    .description('list serial ports with USB VID/PID, marking likely ESP boards')
     .option('--json', 'print the list as JSON')
     .addHelpText(
       'after',

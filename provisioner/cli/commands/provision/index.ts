@@ -5,14 +5,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { collect, intArg, UsageError } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
-import { ExitCode, Interrupted } from '../../program.ts';
-import { loadStationConfig, type StationConfig, type UsbFilter } from '../../../station/config.ts';
+import { ExitCode, Interrupted } from '../../exit.ts';
+import { loadStationConfig, type StationConfig } from '../../../station/config.ts';
 import { openStation } from '../../../station/open-station.ts';
-import { StationError } from '../../../station/pipeline.ts';
 import { renderSummary, runStation, summaryRows, watchStation } from '../../../station/runner.ts';
 import type { BoardOutcome } from '../../../station/pipeline.ts';
-import { createTransport } from '../../../transport/open-transport.ts';
-import { listPorts, type PortListing } from '../ports/index.ts';
+import { checkPorts, stationPorts, watchedPorts } from '../../../station/station-ports.ts';
 import { STATION_ENV } from '../devices/station-paths.ts';
 
 interface Options {
@@ -22,46 +20,6 @@ interface Options {
   concurrency?: number;
   watch?: boolean;
   json?: boolean;
-}
-
-/** The port listing's hex VID/PID against the config's filters. */
-export function matchesUsb(port: Pick<PortListing, 'vendorId' | 'productId'>, filters: readonly UsbFilter[]): boolean {
-  if (port.vendorId === null) return false;
-  const vid = parseInt(port.vendorId, 16);
-  const pid = port.productId === null ? NaN : parseInt(port.productId, 16);
-  return filters.some((f) => f.vid === vid && (f.pid === null || f.pid === pid));
-}
-
-/** --port wins; else ports.urls plus every attached port matching a ports.usb filter. */
-export async function stationPorts(cfg: StationConfig, explicit: readonly string[], list: () => Promise<PortListing[]> = listPorts): Promise<string[]> {
-  if (explicit.length > 0) return [...new Set(explicit)];
-  const urls = [...cfg.ports.urls];
-  if (cfg.ports.usb.length > 0) {
-    for (const p of await list()) if (matchesUsb(p, cfg.ports.usb)) urls.push(p.path);
-  }
-  return [...new Set(urls)];
-}
-
-/** Every port must exist before the CA is unlocked or any board is opened. */
-export function checkPorts(urls: readonly string[]): void {
-  for (const url of urls) {
-    if (url.startsWith('sim://')) {
-      createTransport(url); // throws transport.not_found for an unknown board; opens nothing
-      continue;
-    }
-    const path = url.startsWith('serial://') ? url.slice('serial://'.length) : url;
-    if (path.startsWith('/') && !existsSync(path)) {
-      throw new StationError('station.port_missing', `port ${url} does not exist; no board was touched`, {
-        hint: 'check the cable and `espfleet ports`, or fix --port / ports.urls in the station config',
-      });
-    }
-  }
-}
-
-/** For --watch: the attached ports matching [[ports.usb]], or every likely ESP bridge without filters. */
-export async function watchedPorts(cfg: StationConfig, list: () => Promise<PortListing[]> = listPorts): Promise<string[]> {
-  const ports = await list();
-  return ports.filter((p) => (cfg.ports.usb.length > 0 ? matchesUsb(p, cfg.ports.usb) : p.likelyEsp)).map((p) => p.path);
 }
 
 function stationFile(ctx: CliContext, station: string | undefined): string {
@@ -77,7 +35,6 @@ function stationFile(ctx: CliContext, station: string | undefined): string {
 export function registerProvision(program: Command, ctx: CliContext): void {
   program
     .command('provision')
-    .description('provision boards: identity, certificate, conf9.json, escrowed flash encryption, firmware, boot check, registry record')
     .option('--station <station.toml>', `station config (else $${STATION_ENV}, else ./station.toml)`)
     .option('--port <url>', 'a port to provision (repeatable); default: ports.urls and ports.usb of the config', collect)
     .option('--reprovision', 'give boards already provisioned a new identity and firmware (the old certificate is revoked)')

@@ -40,7 +40,6 @@ function macArg(text: string): string {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('sim')
-    .description('serve a virtual ESP32 (ROM loader, eFuses, flash, boot check) as an RFC 2217 port')
     .requiredOption('--listen <host:port>', 'address to serve on; port 0 picks a free one')
     .requiredOption('--state <file>', 'board state file (flash + eFuses); created if missing, saved after writes and on exit')
     .option('--mac <mac>', 'factory MAC for a new board (default: derived from --name)', macArg)

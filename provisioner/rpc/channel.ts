@@ -22,6 +22,8 @@ export interface RpcChannelOptions {
   onLog?: (line: string) => void;
   /** Frames from the device without an id (notifications) or with an id nobody waits for. */
   onNotification?: (frame: RpcFrame) => void;
+  /** Set this line speed after opening (Mongoose OS: 115200). */
+  baud?: number;
   /** Random source for ids in [2^40, 2^41), as mos picks them; injectable for exact tests. */
   random?: () => number;
 }
@@ -47,9 +49,10 @@ export class RpcChannel {
   private readonly pending = new Set<Pending>();
   private readonly subs: Unsubscribe[] = [];
   private paused: { promise: Promise<void>; resume: () => void } | undefined;
+  private readonly resetWatchers = new Set<() => void>();
   private answeredHandshake: (() => void) | undefined;
   private closed: Error | undefined;
-  private readonly opts: Required<Omit<RpcChannelOptions, 'onLog' | 'onNotification'>> & Pick<RpcChannelOptions, 'onLog' | 'onNotification'>;
+  private readonly opts: Required<Omit<RpcChannelOptions, 'onLog' | 'onNotification' | 'baud'>> & Pick<RpcChannelOptions, 'onLog' | 'onNotification' | 'baud'>;
 
   private constructor(readonly transport: Transport, opts: RpcChannelOptions) {
     this.opts = {
@@ -59,7 +62,7 @@ export class RpcChannel {
       handshakeMs: 3_000,
       handshakeIntervalMs: 200,
       random: Math.random,
-      ...opts,
+      ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as RpcChannelOptions),
     };
   }
 
@@ -71,8 +74,9 @@ export class RpcChannel {
       transport.onData((b) => ch.receive(b)),
       transport.onClose((reason) => ch.fail(reason ?? new RpcError('rpc.closed', `the port ${transport.info.url} closed`))),
     );
-    await transport.setSignals({ dtr: false, rts: false });
     try {
+      if (opts.baud !== undefined) await transport.setBaudRate(opts.baud);
+      await transport.setSignals({ dtr: false, rts: false });
       await ch.handshake();
     } catch (e) {
       await ch.close();
@@ -136,6 +140,26 @@ export class RpcChannel {
     await this.write(encodeFrame(frame, { crc: true, legacy: true }));
   }
 
+  /**
+   * For a call that reboots the board: start watching before the call, then `wait` for the
+   * ROM's reset banner and for the new firmware to answer the handshake again.
+   */
+  watchReboot(): { wait(timeoutMs?: number): Promise<void> } {
+    const seen = new Promise<void>((r) => this.resetWatchers.add(r));
+    return {
+      wait: async (timeoutMs = 15_000) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+        const first = await Promise.race([seen, timedOut]);
+        clearTimeout(timer);
+        if (first === 'timeout') {
+          throw new RpcError('rpc.no_reboot', `the board on ${this.transport.info.url} did not reboot within ${timeoutMs} ms`, { hint: 'reset it by hand, or look at its console' });
+        }
+        await this.handshake(Math.max(this.opts.handshakeMs, timeoutMs));
+      },
+    };
+  }
+
   /** Detaches from the transport and closes it. */
   async close(): Promise<void> {
     this.fail(new RpcError('rpc.closed', 'the RPC channel was closed'));
@@ -143,9 +167,9 @@ export class RpcChannel {
     await this.transport.close();
   }
 
-  private async handshake(): Promise<void> {
+  private async handshake(withinMs = this.opts.handshakeMs): Promise<void> {
     const answered = new Promise<void>((r) => (this.answeredHandshake = r));
-    const deadline = Date.now() + this.opts.handshakeMs;
+    const deadline = Date.now() + withinMs;
     let done = false;
     void answered.then(() => (done = true));
     while (!done && Date.now() < deadline) {
@@ -155,7 +179,7 @@ export class RpcChannel {
     }
     this.answeredHandshake = undefined;
     if (!done) {
-      throw new RpcError('rpc.no_answer', `the board on ${this.transport.info.url} does not answer Mongoose OS RPC (no reply to the handshake in ${this.opts.handshakeMs} ms)`, {
+      throw new RpcError('rpc.no_answer', `the board on ${this.transport.info.url} does not answer Mongoose OS RPC (no reply to the handshake in ${withinMs} ms)`, {
         hint: 'is it running Mongoose OS (not the ROM loader or another firmware)? Is the baud rate right (Mongoose OS uses 115200)? Is RPC over UART (rpc.uart) enabled?',
       });
     }
@@ -183,7 +207,11 @@ export class RpcChannel {
         return;
       case 'log':
         this.opts.onLog?.(ev.text);
-        if (RESET_LINE.test(ev.text)) for (const p of this.pending) p.settle({ rebooted: ev.text });
+        if (RESET_LINE.test(ev.text)) {
+          for (const w of this.resetWatchers) w();
+          this.resetWatchers.clear();
+          for (const p of this.pending) p.settle({ rebooted: ev.text });
+        }
         return;
       case 'bad':
         this.opts.onLog?.(ev.raw);

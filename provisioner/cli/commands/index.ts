@@ -7,6 +7,7 @@ import { registerAgent } from './agent/index.ts';
 import { registerAudit } from './audit/index.ts';
 import { registerBroker } from './broker/index.ts';
 import { registerCa } from './ca/index.ts';
+import { registerDevice } from './device/index.ts';
 import { registerDevices } from './devices/index.ts';
 import { registerEfuse } from './efuse/index.ts';
 import { registerEncryptFlash } from './encrypt-flash/index.ts';
@@ -23,6 +24,7 @@ export type RegisterGroup = (program: Command, ctx: CliContext) => void;
 
 export const commandGroups: readonly RegisterGroup[] = [
   registerProvision,
+  registerDevice,
   registerPorts,
   registerInfo,
   registerFlash,

@@ -22,6 +22,8 @@ export interface RpcChannelOptions {
   onLog?: (line: string) => void;
   /** Frames from the device without an id (notifications) or with an id nobody waits for. */
   onNotification?: (frame: RpcFrame) => void;
+  /** Longest pause after an XOFF before writing anyway (a forged XOFF must not hang us). */
+  xoffMaxMs?: number;
   /** Set this line speed after opening (Mongoose OS: 115200). */
   baud?: number;
   /** Random source for ids in [2^40, 2^41), as mos picks them; injectable for exact tests. */
@@ -61,6 +63,7 @@ export class RpcChannel {
       retries: 2,
       handshakeMs: 3_000,
       handshakeIntervalMs: 200,
+      xoffMaxMs: 1_000,
       random: Math.random,
       ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as RpcChannelOptions),
     };
@@ -199,10 +202,11 @@ export class RpcChannel {
         if (ev.paused && !this.paused) {
           let resume = () => {};
           const promise = new Promise<void>((r) => (resume = r));
-          this.paused = { promise, resume };
-        } else if (!ev.paused && this.paused) {
-          this.paused.resume();
-          this.paused = undefined;
+          // A line glitch can forge an XOFF whose XON never comes: pause at most xoffMaxMs.
+          const timer = setTimeout(() => this.resumeWrites(), this.opts.xoffMaxMs);
+          this.paused = { promise, resume: () => (clearTimeout(timer), resume()) };
+        } else if (!ev.paused) {
+          this.resumeWrites();
         }
         return;
       case 'log':
@@ -221,12 +225,23 @@ export class RpcChannel {
       case 'frame': {
         this.answeredHandshake?.();
         const f = ev.frame;
+        if (!ev.crc) {
+          // We always send a CRC, so the board appends one to every frame (§3.1); a frame
+          // without one lost bytes of its trailer and may have lost more: not trusted.
+          for (const p of this.pending) p.settle({ garbled: new RpcError('rpc.frame.no_crc', `a frame arrived without its CRC: ${ev.raw.slice(0, 60)}`) });
+          return;
+        }
         const owner = f.id === undefined || f.method !== undefined ? undefined : [...this.pending].find((p) => p.ids.some((id) => sameId(id, f.id)));
         if (owner) owner.settle({ frame: f });
         else this.opts.onNotification?.(f);
         return;
       }
     }
+  }
+
+  private resumeWrites(): void {
+    this.paused?.resume();
+    this.paused = undefined;
   }
 
   private async write(bytes: Uint8Array): Promise<void> {

@@ -144,6 +144,25 @@ describe('RPC channel', () => {
     await ch2.close();
   });
 
+  it('a reply that lost its CRC trailer is not trusted: retried, never returned', async () => {
+    let n = 0;
+    const port = new ScriptedPort((req) => (n++ === 0 ? `{"id":${req.id},"result":"truncated"}a1b2\n` : ok('whole')(req)));
+    const ch = await RpcChannel.open(port, fast);
+    expect(await ch.call('X.Y')).toBe('whole');
+    expect(port.requests).toHaveLength(2);
+    await ch.close();
+  });
+
+  it('an XOFF whose XON never comes pauses writes only for xoffMaxMs', async () => {
+    const port = new ScriptedPort(ok('y'));
+    const ch = await RpcChannel.open(port, { ...fast, timeoutMs: 2_000, xoffMaxMs: 50 });
+    port.send('\x13');
+    const t0 = Date.now();
+    expect(await ch.call('RPC.Ping')).toBe('y');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    await ch.close();
+  });
+
   it("a board error is rpc.remote carrying the board's code and message", async () => {
     const port = new ScriptedPort((req) => reply({ id: req.id!, error: { code: 404, message: 'No handler for Nope.Nope' } }));
     const ch = await RpcChannel.open(port, fast);

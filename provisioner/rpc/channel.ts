@@ -22,6 +22,12 @@ export interface RpcChannelOptions {
   onLog?: (line: string) => void;
   /** Frames from the device without an id (notifications) or with an id nobody waits for. */
   onNotification?: (frame: RpcFrame) => void;
+  /**
+   * mos's write pacing for USB-serial bridges without hardware flow control at 115200:
+   * frames go out in `chunk`-byte pieces with `pauseMs` between them (§3.1: 16 bytes, 5 ms).
+   * Default: on for `serial` ports at 115200, off otherwise; `false` turns it off.
+   */
+  pacing?: { chunk: number; pauseMs: number } | false;
   /** Longest pause after an XOFF before writing anyway (a forged XOFF must not hang us). */
   xoffMaxMs?: number;
   /** Set this line speed after opening (Mongoose OS: 115200). */
@@ -54,7 +60,8 @@ export class RpcChannel {
   private readonly resetWatchers = new Set<() => void>();
   private answeredHandshake: (() => void) | undefined;
   private closed: Error | undefined;
-  private readonly opts: Required<Omit<RpcChannelOptions, 'onLog' | 'onNotification' | 'baud'>> & Pick<RpcChannelOptions, 'onLog' | 'onNotification' | 'baud'>;
+  private readonly opts: Required<Omit<RpcChannelOptions, 'onLog' | 'onNotification' | 'baud' | 'pacing'>> & Pick<RpcChannelOptions, 'onLog' | 'onNotification' | 'baud' | 'pacing'>;
+  private readonly pacing: { chunk: number; pauseMs: number } | undefined;
 
   private constructor(readonly transport: Transport, opts: RpcChannelOptions) {
     this.opts = {
@@ -67,6 +74,8 @@ export class RpcChannel {
       random: Math.random,
       ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as RpcChannelOptions),
     };
+    const mosDefault = transport.info.kind === 'serial' && (opts.baud ?? 115_200) === 115_200 ? { chunk: 16, pauseMs: 5 } : undefined;
+    this.pacing = opts.pacing === false ? undefined : (opts.pacing ?? mosDefault);
   }
 
   /** Opens the transport (if needed), de-asserts DTR and RTS, and waits for the board to answer the handshake. */
@@ -246,8 +255,15 @@ export class RpcChannel {
 
   private async write(bytes: Uint8Array): Promise<void> {
     // XOFF from the board: hold our bytes until it sends XON (§3.1, rpc.uart.fc_type 2).
-    while (this.paused) await this.paused.promise;
-    await this.transport.write(bytes);
+    if (!this.pacing) {
+      while (this.paused) await this.paused.promise;
+      return this.transport.write(bytes);
+    }
+    for (let at = 0; at < bytes.length; at += this.pacing.chunk) {
+      if (at > 0) await sleep(this.pacing.pauseMs);
+      while (this.paused) await this.paused.promise;
+      await this.transport.write(bytes.subarray(at, at + this.pacing.chunk));
+    }
   }
 
   private fail(e: Error): void {

@@ -163,6 +163,19 @@ describe('RPC channel', () => {
     await ch.close();
   });
 
+  it('paces writes like mos when asked (16-byte pieces, 5 ms apart)', async () => {
+    const port = new ScriptedPort(ok('paced'));
+    const ch = await RpcChannel.open(port, { ...fast, timeoutMs: 2_000, pacing: { chunk: 16, pauseMs: 5 } });
+    const before = port.written.length;
+    const t0 = Date.now();
+    expect(await ch.call('RPC.Ping')).toBe('paced');
+    const pieces = port.written.slice(before);
+    expect(pieces.every((p) => p.length <= 16)).toBe(true);
+    expect(pieces.join('')).toMatch(/^\n"""\{"id":\d+,"src":"espfleet","method":"RPC.Ping"\}[0-9a-f]{8}"""\n$/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(5 * (pieces.length - 1) - 5);
+    await ch.close();
+  });
+
   it("a board error is rpc.remote carrying the board's code and message", async () => {
     const port = new ScriptedPort((req) => reply({ id: req.id!, error: { code: 404, message: 'No handler for Nope.Nope' } }));
     const ch = await RpcChannel.open(port, fast);

@@ -10,6 +10,7 @@ export interface DeviceCliOptions {
   baud?: number;
   timeout?: number;
   log?: boolean;
+  pace?: boolean;
   json?: boolean;
 }
 
@@ -19,6 +20,7 @@ export function addDeviceOptions(cmd: Command): Command {
     .option('--baud <n>', 'line speed of the board\'s RPC UART (Mongoose OS: 115200)', intArg(300, 5_000_000))
     .option('--timeout <ms>', 'how long to wait for each reply (default 10000)', intArg(1, 600_000))
     .option('--log', "show the board's log lines (on stderr)")
+    .option('--no-pace', "send frames at full speed (mos --rpc-uart-no-delay); by default USB serial ports at 115200 get mos's 16-byte/5 ms pacing")
     .option('--json', 'print the result as JSON');
 }
 
@@ -26,6 +28,7 @@ export function deviceOptions(ctx: CliContext, opts: DeviceCliOptions): DeviceOp
   return {
     ...(opts.baud === undefined ? {} : { baud: opts.baud }),
     ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
+    ...(opts.pace === false ? { pacing: false as const } : {}),
     ...(opts.log ? { onLog: (line: string) => ctx.note(`board: ${line}`) } : {}),
   };
 }

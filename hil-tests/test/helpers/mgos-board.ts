@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { buildLittlefs } from '../../../firmware-js/littlefs/index.ts';
 import { mongooseOs, type MongooseOsOptions } from '../../mongoose-os/index.ts';
-import { VirtualEsp32 } from '../../index.ts';
+import { VirtualEsp32, type VirtualEsp32Options } from '../../index.ts';
 import { encryptRegions, encryptedChipEfuses, firmwareSet, place, type Region } from './firmware-set.ts';
 
 export const FS0 = { offset: 0x190000, size: 0x40000 };
@@ -14,6 +14,8 @@ export interface MgosBoardOptions {
   key?: Uint8Array;
   mgos?: MongooseOsOptions;
   name?: string;
+  /** More chip options (e.g. `throttle: true` to pace UART0 at its baud rate). */
+  chip?: VirtualEsp32Options;
 }
 
 export function fsImage(files: Record<string, string | Uint8Array>): Uint8Array {
@@ -25,7 +27,7 @@ export function fsImage(files: Record<string, string | Uint8Array>): Uint8Array 
 
 export async function mgosBoard(opts: MgosBoardOptions = {}): Promise<VirtualEsp32> {
   const name = opts.name ?? `mgos-${randomBytes(3).toString('hex')}`;
-  const chip = new VirtualEsp32({ name, firmware: mongooseOs(opts.mgos), ...(opts.key ? encryptedChipEfuses(opts.key) : {}) });
+  const chip = new VirtualEsp32({ ...opts.chip, name, firmware: mongooseOs(opts.mgos), ...(opts.key ? encryptedChipEfuses(opts.key) : {}) });
   let regions: Region[] = [...firmwareSet({ version: '1.2.3' }), { address: FS0.offset, data: fsImage({ 'conf0.json': '{}', ...opts.files }) }];
   if (opts.key) regions = encryptRegions(regions, opts.key);
   place(chip, regions);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { mgosBoard } from '../../hil-tests/test/helpers/mgos-board.ts';
-import { firmwareSet, place } from '../../hil-tests/test/helpers/firmware-set.ts';
+import { firmwareSet, hardReset, place } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espfleet } from './cli-harness.ts';
 
 const cleanups: Array<() => void> = [];
@@ -123,8 +123,23 @@ describe('espfleet device', () => {
     expect(r.stderr).toMatch(/hint: is it running Mongoose OS .*baud rate/);
   });
 
+  it('console prints the log of a reboot without resetting the board itself', async () => {
+    const { port, chip } = await simBoard();
+    const resetsBefore = chip.bootLog().split('rst:').length;
+    const watching = espfleet(['device', 'console', '--port', port, '--duration', '400']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(chip.bootLog().split('rst:').length).toBe(resetsBefore); // opening did not reset it
+    await hardReset(chip);
+    const r = await watching;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^rst:0x1 \(POWERON_RESET\)/m);
+    expect(r.stdout).toMatch(/mgos_init +Mongoose OS /);
+    expect(r.stdout).toMatch(/Init done/);
+    expect(r.stdout).not.toContain('"""');
+  });
+
   it('--help of each subcommand has examples', async () => {
-    for (const cmd of [['info'], ['call'], ['config', 'get'], ['config', 'set'], ['fs', 'ls'], ['fs', 'get'], ['fs', 'put'], ['fs', 'rm'], ['reboot']]) {
+    for (const cmd of [['console'], ['info'], ['call'], ['config', 'get'], ['config', 'set'], ['fs', 'ls'], ['fs', 'get'], ['fs', 'put'], ['fs', 'rm'], ['reboot']]) {
       const r = await espfleet(['device', ...cmd, '--help']);
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout, cmd.join(' ')).toMatch(/Examples?:\n {2}espfleet device /);

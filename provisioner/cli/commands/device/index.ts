@@ -5,6 +5,7 @@ import type { CliContext } from '../../context.ts';
 import { register as registerCall } from './call.ts';
 import { register as registerConfigGet } from './config-get.ts';
 import { register as registerConfigSet } from './config-set.ts';
+import { register as registerConsole } from './console.ts';
 import { register as registerFsGet } from './fs-get.ts';
 import { register as registerFsLs } from './fs-ls.ts';
 import { register as registerFsPut } from './fs-put.ts';
@@ -25,4 +26,5 @@ export function registerDevice(program: Command, ctx: CliContext): void {
   registerFsPut(fs, ctx);
   registerFsRm(fs, ctx);
   registerReboot(device, ctx);
+  registerConsole(device, ctx);
 }

@@ -16,6 +16,8 @@ export interface MgosScriptContext {
   config: ConfigStore;
   /** RPC.addHandler: the agent's handlers join the built-ins (and RPC.List). */
   addHandler(name: string, handler: RpcHandler): void;
+  /** The handler an RPC.LOCAL call of `name` reaches (built-in or added). */
+  handler(name: string): RpcHandler | undefined;
   log(line: string): void;
 }
 
@@ -134,7 +136,7 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
       log(`mgos_mjs_init        ${file} present; this double has no mJS runner attached, not run`);
       continue;
     }
-    options.scripts(file, new TextDecoder().decode(fs.read(file)), { host, fs, config, log, addHandler: (name, fn) => void handlers.set(name, fn) });
+    options.scripts(file, new TextDecoder().decode(fs.read(file)), { host, fs, config, log, addHandler: (name, fn) => void handlers.set(name, fn), handler: (name) => handlers.get(name) });
   }
 }
 

@@ -5,4 +5,5 @@ export { MGOS_DEFAULTS, type ConfigTree, type ConfigValue } from './config-schem
 export { RootFs } from './root-fs.ts';
 export { UartRpcChannel } from './uart-channel.ts';
 export { RpcFail } from './rpc-fail.ts';
+export { mjsRunner } from './mjs-runner.ts';
 export type { RpcHandler } from './services.ts';

@@ -32,6 +32,7 @@ describe('espfleet device', () => {
     const r = await espfleet(['device', 'info', '--port', port]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^mode: +Mongoose OS/m);
     expect(r.stdout).toMatch(/^id: +field-7$/m);
     expect(r.stdout).toMatch(/^app: +espfleet-demo 1\.2\.3/m);
     expect(r.stdout).toMatch(/^version: +1\.2\.3$/m);
@@ -119,6 +120,7 @@ describe('espfleet device', () => {
     });
     const r = await espfleet(['device', 'info', '--port', `sim://${chip.options.name}`]);
     expect(r.code).toBe(1);
+    expect(r.stderr).toContain('nor does its ROM loader (not in download mode)');
     expect(r.stderr).toMatch(/does not answer Mongoose OS RPC .*\[rpc\.no_answer\]/);
     expect(r.stderr).toMatch(/hint: is it running Mongoose OS .*baud rate/);
   });
@@ -136,6 +138,30 @@ describe('espfleet device', () => {
     expect(r.stdout).toMatch(/mgos_init +Mongoose OS /);
     expect(r.stdout).toMatch(/Init done/);
     expect(r.stdout).not.toContain('"""');
+  });
+
+  it('info on a board sitting in its ROM loader shows the ROM facts and says it found download mode', async () => {
+    const chip = new VirtualEsp32({ name: `rom-${process.pid}` });
+    chip.powerOn();
+    // IO0 low while EN is released: the ROM waits for a download.
+    chip.setSignals({ dtr: false, rts: true });
+    await new Promise((r) => setTimeout(r, 10));
+    chip.setSignals({ dtr: true, rts: false });
+    await new Promise((r) => setTimeout(r, 20));
+    chip.setSignals({ dtr: false, rts: false });
+    expect(chip.state).toBe('download');
+    const off = registerSimBoard(chip.options.name, chip);
+    cleanups.push(() => {
+      off();
+      chip.powerOff();
+    });
+    const r = await espfleet(['device', 'info', '--port', `sim://${chip.options.name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^mode: +download \(ROM loader/m);
+    expect(r.stdout).toMatch(/^mac: +([0-9A-F]{2}:){5}[0-9A-F]{2}$/m);
+    expect(chip.state).toBe('download'); // left as it was
+    const j = JSON.parse((await espfleet(['device', 'info', '--json', '--port', `sim://${chip.options.name}`])).stdout);
+    expect(j.mode).toBe('download');
   });
 
   it('--help of each subcommand has examples', async () => {

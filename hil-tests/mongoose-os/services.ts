@@ -98,7 +98,7 @@ export function builtinHandlers(ctx: ServiceContext): Map<string, RpcHandler> {
     ctx.config.set(change, level);
     let saved = false;
     if (p.save === true) {
-      ctx.config.save(level, p.try_once === true);
+      saveOr500(ctx.config, level, p.try_once === true);
       saved = true;
     }
     if (p.reboot === true) ctx.scheduleReboot(500);
@@ -107,7 +107,7 @@ export function builtinHandlers(ctx: ServiceContext): Map<string, RpcHandler> {
 
   h.set('Config.Save', (params) => {
     const p = obj(params);
-    ctx.config.save(USER_LEVEL, p.try_once === true);
+    saveOr500(ctx.config, USER_LEVEL, p.try_once === true);
     if (p.reboot === true) ctx.scheduleReboot(500);
     return { saved: true };
   });
@@ -185,6 +185,15 @@ export function builtinHandlers(ctx: ServiceContext): Map<string, RpcHandler> {
   });
   h.set('RPC.Ping', () => null);
   return h;
+}
+
+/** A full or broken FS is the board's error to report, not a bug of the double. */
+function saveOr500(config: ConfigStore, level: number, tryOnce: boolean): void {
+  try {
+    config.save(level, tryOnce);
+  } catch (e) {
+    throw new RpcFail(500, `failed to save config level ${level}: ${(e as Error).message}`);
+  }
 }
 
 function readOr400(fs: RootFs, name: string): Uint8Array {

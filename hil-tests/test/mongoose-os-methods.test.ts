@@ -187,3 +187,20 @@ describe('Mongoose OS double: RPC.*', () => {
     expect(chip.bootLog()).toContain('init.js present; this double has no mJS runner attached, not run');
   });
 });
+
+describe('Mongoose OS double: a full filesystem', () => {
+  it('FS.Put and Config.Set with save answer 500 with the reason when fs_0 is full, and the board keeps running', async () => {
+    await boot();
+    const big = Buffer.alloc(2_900, 0x41).toString('base64');
+    let code = 0;
+    for (let i = 0; i < 200 && code === 0; i++) {
+      const r = await rpc('FS.Put', { filename: `fill${i % 100}.bin`, data: big, offset: i < 100 ? 0 : -1, append: true });
+      code = r.error?.code ?? 0;
+    }
+    expect(code).toBe(500);
+    const set = await rpc('Config.Set', { config: { mqtt: { server: 'x'.repeat(64) } }, save: true });
+    if (set.error) expect(set.error).toMatchObject({ code: 500, message: expect.stringMatching(/failed to save config level 9/) });
+    expect(chip!.state).toBe('app');
+    expect(await ok('RPC.Ping')).toBeNull();
+  });
+});

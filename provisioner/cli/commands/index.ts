@@ -34,6 +34,11 @@ export const commandGroups: readonly CommandGroup[] = [
     load: async () => (await import('./info/index.ts')).registerInfo,
   },
   {
+    name: 'device',
+    summary: 'talk to a board running Mongoose OS over USB: info, RPC calls, config, files, reboot',
+    load: async () => (await import('./device/index.ts')).registerDevice,
+  },
+  {
     name: 'flash',
     summary: 'write a firmware bundle or raw images to a board, skipping sectors that already match',
     load: async () => (await import('./flash/index.ts')).registerFlash,

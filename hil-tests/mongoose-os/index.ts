@@ -1,0 +1,9 @@
+// The Mongoose OS double for the virtual ESP32 (spec mongoose-os.md §3–§5, §7).
+export { mongooseOs, type MongooseOsOptions, type MgosScriptContext, type MgosScriptRunner } from './firmware.ts';
+export { ConfigStore, aclAllows, expandPlaceholders } from './config-store.ts';
+export { MGOS_DEFAULTS, type ConfigTree, type ConfigValue } from './config-schema.ts';
+export { RootFs } from './root-fs.ts';
+export { UartRpcChannel } from './uart-channel.ts';
+export { RpcFail } from './rpc-fail.ts';
+export { mjsRunner } from './mjs-runner.ts';
+export type { RpcHandler } from './services.ts';

@@ -18,7 +18,7 @@ export async function createProgram(io: CliIo, opts: { argv?: readonly string[];
     .description(
       'Provision, secure and update ESP32 boards that run Mongoose OS.\n' +
         'Factory: flash many boards with per-device identity and flash encryption.\n' +
-        'Field: identify, reflash and repair one board over USB (Mongoose OS commands: not built yet).\n' +
+        'Field: identify, reflash and repair one board over USB; talk to Mongoose OS on it (device …).\n' +
         'Fleet: sign firmware bundles (rollouts over MQTT: not built yet).',
     )
     .version(packageVersion(), '-V, --version')

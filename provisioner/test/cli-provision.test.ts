@@ -109,7 +109,7 @@ describe('espfleet provision', () => {
     for (const b of boards) {
       const mine = progress.filter((l) => l.startsWith(`[${b.url}] `));
       expect(mine.some((l) => /identify: ESP32/.test(l))).toBe(true);
-      expect(mine.some((l) => /boot: .*would run app/.test(l))).toBe(true);
+      expect(mine.some((l) => /boot: .*Loaded app from partition at offset 0x10000/.test(l))).toBe(true);
       expect(mine.at(-1)).toMatch(/done: esp32_[0-9A-F]{6} provisioned/);
     }
     // Summary on stdout: header, one row per board, a count.
@@ -245,7 +245,7 @@ describe('espfleet provision', () => {
     expect(r.stdout).toMatch(/--reprovision/);
     expect(r.stdout).toMatch(/Examples:\n\s+espfleet provision --station/);
     const top = await espfleet(['--help']);
-    expect(top.stdout).toMatch(/\n\s+provision \[options\]/);
+    expect(top.stdout).toMatch(/\n\s+provision\s+provision boards: identity/);
   });
 
   it('no file under the station directory holds an unencrypted private key', () => {

@@ -111,7 +111,7 @@ describe('Telnet framing', () => {
   it('rejects URLs that are not rfc2217://host:port', () => {
     expect(parseRfc2217Url('rfc2217://[::1]:4000')).toEqual({ host: '::1', port: 4000 });
     expect(() => parseRfc2217Url('rfc2217://host')).toThrow(TransportError);
-    expect(() => createTransport('COM-x')).toThrow(/cannot tell what kind of port/);
+    expect(() => createTransport('COM-x')).toThrow(/is not a port URL/);
   });
 });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCsrPolicy, parseCsr } from '../../certs/csr.ts';
 import { fromPem } from '../../certs/pem.ts';
+import { agentCryptoFfi } from '../../hil-tests/mongoose-os/agent-crypto.ts';
 import { expectOk, openssl, oracleAvailable, repoRoot, requireOracle, run } from '../../scripts/lib/oracles.ts';
 import {
   DEVICE_ID, ESPFLEET_CRYPTO, PHASE1, PHASE1_OUTPUTS, PHASE2, expected, initialFiles, issueForBoard, makeCas, report, type CryptoCase,
@@ -101,6 +102,16 @@ describe.skipIf(!haveCc)('espfleet_crypto.c against mbedTLS 2.x', () => {
     const text = expectOk(await openssl(['pkey', '-pubin', '-noout', '-text'], { input: csrPub }), 'openssl pkey -text');
     expect(text).toMatch(/ASN1 OID: prime256v1/);
     expect(text).toMatch(/NIST CURVE: P-256/);
+  });
+
+  it('writes the same CertificationRequestInfo bytes as the double for the same key and CN', () => {
+    const files = new Map<string, Uint8Array>([['key.pem', new Uint8Array(readFileSync(join(board, 'key.pem')))]]);
+    const ffi = agentCryptoFfi({ exists: (p) => files.has(p), read: (p) => files.get(p) as Uint8Array, write: (p, d) => void files.set(p, d) });
+    expect(ffi.espfleet_csr?.('key.pem', DEVICE_ID, 'req.pem')).toBe(ESPFLEET_CRYPTO.OK);
+    const fromDouble = parseCsr(new TextDecoder().decode(files.get('req.pem')));
+    const fromC = parseCsr(readFileSync(join(board, 'req.pem'), 'utf8'));
+    expect(Buffer.from(fromDouble.info).toString('hex')).toBe(Buffer.from(fromC.info).toString('hex'));
+    expect(fromDouble.signatureOid).toBe(fromC.signatureOid);
   });
 
   it.skipIf(!haveOpenssl)('reads the notAfter openssl reads', async () => {

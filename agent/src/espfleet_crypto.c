@@ -24,7 +24,6 @@
 #define KEY_PEM_MAX 1024
 #define CSR_PEM_MAX 2048
 #define CN_MAX 64
-#define PATH_MAX_LEN 256
 
 static int empty(const char *s) {
   return s == NULL || s[0] == '\0';
@@ -80,10 +79,10 @@ static void free_file(unsigned char *buf, size_t len) {
 
 /* Writes "<path>.tmp" then renames it over path, so path holds the old or the new bytes. */
 static int write_file(const char *path, const unsigned char *data, size_t len) {
-  char tmp[PATH_MAX_LEN + 5];
+  char tmp[ESPFLEET_CRYPTO_MAX_PATH + 5];
   FILE *f;
   int ok;
-  if (strlen(path) > PATH_MAX_LEN) return ESPFLEET_CRYPTO_E_ARG;
+  if (strlen(path) > ESPFLEET_CRYPTO_MAX_PATH) return ESPFLEET_CRYPTO_E_ARG;
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   f = fopen(tmp, "wb");
   if (f == NULL) return ESPFLEET_CRYPTO_E_IO;
@@ -148,8 +147,7 @@ int espfleet_keygen(char *key_path) {
   unsigned char pem[KEY_PEM_MAX];
   FILE *existing;
   int rc;
-  if (empty(key_path)) return ESPFLEET_CRYPTO_E_ARG;
-  if (strlen(key_path) > PATH_MAX_LEN) return ESPFLEET_CRYPTO_E_ARG;
+  if (empty(key_path) || strlen(key_path) > ESPFLEET_CRYPTO_MAX_PATH) return ESPFLEET_CRYPTO_E_ARG;
   existing = fopen(key_path, "rb");
   if (existing != NULL) {
     fclose(existing);
@@ -177,7 +175,9 @@ int espfleet_csr(char *key_path, char *cn, char *out_path) {
   char subject[3 + CN_MAX + 1];
   unsigned char pem[CSR_PEM_MAX];
   int rc;
-  if (empty(key_path) || empty(out_path) || !valid_cn(cn)) return ESPFLEET_CRYPTO_E_ARG;
+  if (empty(key_path) || empty(out_path) || strlen(out_path) > ESPFLEET_CRYPTO_MAX_PATH || !valid_cn(cn)) {
+    return ESPFLEET_CRYPTO_E_ARG;
+  }
   mbedtls_pk_init(&pk);
   rc = load_key(key_path, &pk);
   if (rc != ESPFLEET_CRYPTO_OK) {

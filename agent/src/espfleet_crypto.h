@@ -27,7 +27,7 @@ extern "C" {
 
 /* Return codes (ints; espfleet_cert_not_after returns them as doubles). */
 #define ESPFLEET_CRYPTO_OK 0
-/* A NULL or empty path, or a CN that is not a device id (1-64 of A-Z a-z 0-9 _ - .,
+/* A NULL, empty or too long (> ESPFLEET_CRYPTO_MAX_PATH bytes) path to write, or a CN that is not a device id (1-64 of A-Z a-z 0-9 _ - .,
  * starting with a letter or digit: no ',', '=', '\\' that would add RDNs to the subject). */
 #define ESPFLEET_CRYPTO_E_ARG (-1)
 /* A file cannot be read (missing, too large) or written. */
@@ -48,6 +48,8 @@ extern "C" {
 
 /* Largest file read (certificate chains, keys). */
 #define ESPFLEET_CRYPTO_MAX_FILE 8192
+/* Longest path written (key_path of keygen, out_path of csr). */
+#define ESPFLEET_CRYPTO_MAX_PATH 256
 
 /*
  * A new EC P-256 key, written to key_path as PEM ("EC PRIVATE KEY", SEC1) through

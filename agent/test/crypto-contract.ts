@@ -42,6 +42,7 @@ export const PHASE1: CryptoCase[] = [
   { why: 'never over an existing key', op: 'keygen', args: ['key.pem'], expect: C.E_EXISTS },
   { why: 'never over any existing file', op: 'keygen', args: ['garbage.pem'], expect: C.E_EXISTS },
   { why: 'empty path', op: 'keygen', args: [''], expect: C.E_ARG },
+  { why: 'path over ESPFLEET_CRYPTO_MAX_PATH', op: 'keygen', args: ['k'.repeat(257)], expect: C.E_ARG },
   { why: 'a second key', op: 'keygen', args: ['other.pem'], expect: C.OK },
   { why: 'CSR for the device id', op: 'csr', args: ['key.pem', DEVICE_ID, 'req.pem'], expect: C.OK },
   { why: 'CSR with the other key', op: 'csr', args: ['other.pem', DEVICE_ID, 'other-req.pem'], expect: C.OK },
@@ -60,6 +61,7 @@ export const PHASE1: CryptoCase[] = [
   { why: 'CN of 64 bytes', op: 'csr', args: ['key.pem', 'a'.repeat(64), 'long-cn.pem'], expect: C.OK },
   { why: 'empty CN', op: 'csr', args: ['key.pem', '', 'x.pem'], expect: C.E_ARG },
   { why: 'empty output path', op: 'csr', args: ['key.pem', DEVICE_ID, ''], expect: C.E_ARG },
+  { why: 'output path over ESPFLEET_CRYPTO_MAX_PATH, checked first', op: 'csr', args: ['missing.pem', DEVICE_ID, 'o'.repeat(257)], expect: C.E_ARG },
   { why: 'empty key path', op: 'csr', args: ['', DEVICE_ID, 'x.pem'], expect: C.E_ARG },
 ];
 

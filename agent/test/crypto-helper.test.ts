@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCsrPolicy, parseCsr } from '../../certs/csr.ts';
 import { fromPem } from '../../certs/pem.ts';
-import { agentCryptoFfi } from '../../hil-tests/mongoose-os/agent-crypto.ts';
+import { ESPFLEET_CRYPTO_MAX_FILE, ESPFLEET_CRYPTO_MAX_PATH, agentCryptoFfi } from '../../hil-tests/mongoose-os/agent-crypto.ts';
 import { expectOk, openssl, oracleAvailable, repoRoot, requireOracle, run } from '../../scripts/lib/oracles.ts';
 import {
   DEVICE_ID, ESPFLEET_CRYPTO, PHASE1, PHASE1_OUTPUTS, PHASE2, expected, initialFiles, issueForBoard, makeCas, report, type CryptoCase,
@@ -67,7 +67,8 @@ describe.skipIf(!haveCc)('espfleet_crypto.c against mbedTLS 2.x', () => {
       [...header.matchAll(/^#define ESPFLEET_CRYPTO_(OK|E_\w+) \(?(-?\d+)\)?$/gm)].map((m) => [m[1], Number(m[2])]),
     );
     expect(defined).toEqual({ ...ESPFLEET_CRYPTO });
-    expect(header).toMatch(/^#define ESPFLEET_CRYPTO_MAX_FILE 8192$/m);
+    expect(header).toMatch(new RegExp(`^#define ESPFLEET_CRYPTO_MAX_FILE ${ESPFLEET_CRYPTO_MAX_FILE}$`, 'm'));
+    expect(header).toMatch(new RegExp(`^#define ESPFLEET_CRYPTO_MAX_PATH ${ESPFLEET_CRYPTO_MAX_PATH}$`, 'm'));
   });
 
   it('returns the contract codes (phase 1: keys and CSRs)', () => {

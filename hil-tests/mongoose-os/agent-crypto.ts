@@ -28,6 +28,8 @@ export type EspfleetCryptoCode = (typeof ESPFLEET_CRYPTO)[keyof typeof ESPFLEET_
 
 /** ESPFLEET_CRYPTO_MAX_FILE: a larger file is an I/O error, as the C's bounded read makes it. */
 export const ESPFLEET_CRYPTO_MAX_FILE = 8192;
+/** ESPFLEET_CRYPTO_MAX_PATH: the longest path the helper writes (keygen's key, csr's output). */
+export const ESPFLEET_CRYPTO_MAX_PATH = 256;
 
 /** The `ffi('…')` strings the agent binds. */
 export const AGENT_CRYPTO_SIGNATURES = {
@@ -49,6 +51,11 @@ const { OK, E_ARG, E_IO, E_PARSE, E_KEY_MISMATCH, E_NOT_TRUSTED, E_KEY_TYPE, E_E
 /** A `char *` argument as a path or CN; undefined for NULL or "" (E_ARG in the C). */
 function arg(v: Value): string | undefined {
   return typeof v === 'string' && v !== '' ? binaryToText(v) : undefined;
+}
+
+/** A path the helper writes: also undefined when longer than the C's buffer allows (bytes, as strlen counts). */
+function outArg(v: Value): string | undefined {
+  return typeof v === 'string' && v.length <= ESPFLEET_CRYPTO_MAX_PATH ? arg(v) : undefined;
 }
 
 class Rc {
@@ -171,7 +178,7 @@ const guarded =
 export function agentCryptoFfi(fs: AgentCryptoFs): FfiTable {
   return {
     espfleet_keygen: guarded((keyPath) => {
-      const path = arg(keyPath);
+      const path = outArg(keyPath);
       if (path === undefined) return E_ARG;
       if (fs.exists(path)) return E_EXISTS;
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -182,7 +189,7 @@ export function agentCryptoFfi(fs: AgentCryptoFs): FfiTable {
 
     espfleet_csr: guarded((keyPath, cnArg, outPath) => {
       const path = arg(keyPath);
-      const out = arg(outPath);
+      const out = outArg(outPath);
       const cn = arg(cnArg);
       if (path === undefined || out === undefined || cn === undefined) return E_ARG;
       try {

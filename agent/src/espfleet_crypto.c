@@ -16,13 +16,15 @@
 #include "mbedtls/ecp.h"
 #include "mbedtls/entropy.h"
 #include "mbedtls/md.h"
+#include "mbedtls/pem.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/platform_util.h"
 #include "mbedtls/x509_crt.h"
 #include "mbedtls/x509_csr.h"
 
-#define KEY_PEM_MAX 1024
-#define CSR_PEM_MAX 2048
+/* A P-256 SEC1 key is 121 DER bytes, a P-256 CSR about 250; room for long CNs and ECDSA. */
+#define DER_MAX 1024
+#define PEM_MAX 1536
 #define CN_MAX 64
 
 static int empty(const char *s) {
@@ -103,23 +105,49 @@ static int write_file(const char *path, const unsigned char *data, size_t len) {
   return ESPFLEET_CRYPTO_OK;
 }
 
-struct rng {
+/*
+ * The RNG and the encode buffers live on the heap: an ffi call runs on the Mongoose OS task
+ * stack (8 KiB on ESP32), and mbedTLS's own *_pem writers put 4 KiB buffers on it, so the
+ * DER is written here and armoured with mbedtls_pem_write_buffer.
+ */
+struct work {
   mbedtls_entropy_context entropy;
   mbedtls_ctr_drbg_context drbg;
+  unsigned char der[DER_MAX];
+  unsigned char pem[PEM_MAX];
 };
 
-static int rng_init(struct rng *r) {
+static struct work *work_new(int *rc) {
   static const unsigned char pers[] = "espfleet_crypto";
-  mbedtls_entropy_init(&r->entropy);
-  mbedtls_ctr_drbg_init(&r->drbg);
-  return mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy, pers, sizeof(pers) - 1) == 0
-             ? ESPFLEET_CRYPTO_OK
-             : ESPFLEET_CRYPTO_E_CRYPTO;
+  struct work *w = calloc(1, sizeof(*w));
+  if (w == NULL) {
+    *rc = ESPFLEET_CRYPTO_E_CRYPTO;
+    return NULL;
+  }
+  mbedtls_entropy_init(&w->entropy);
+  mbedtls_ctr_drbg_init(&w->drbg);
+  *rc = mbedtls_ctr_drbg_seed(&w->drbg, mbedtls_entropy_func, &w->entropy, pers, sizeof(pers) - 1) == 0
+            ? ESPFLEET_CRYPTO_OK
+            : ESPFLEET_CRYPTO_E_CRYPTO;
+  return w;
 }
 
-static void rng_free(struct rng *r) {
-  mbedtls_ctr_drbg_free(&r->drbg);
-  mbedtls_entropy_free(&r->entropy);
+static void work_free(struct work *w) {
+  if (w == NULL) return;
+  mbedtls_ctr_drbg_free(&w->drbg);
+  mbedtls_entropy_free(&w->entropy);
+  mbedtls_platform_zeroize(w, sizeof(*w)); /* der/pem may have held the key */
+  free(w);
+}
+
+/* n DER bytes at the end of w->der (as mbedTLS's *_der writers leave them) → PEM in w->pem. */
+static int armour(struct work *w, int n, const char *label_begin, const char *label_end) {
+  size_t olen = 0;
+  if (n <= 0) return ESPFLEET_CRYPTO_E_CRYPTO;
+  return mbedtls_pem_write_buffer(label_begin, label_end, w->der + sizeof(w->der) - n, (size_t) n, w->pem,
+                                  sizeof(w->pem), &olen) == 0
+             ? ESPFLEET_CRYPTO_OK
+             : ESPFLEET_CRYPTO_E_CRYPTO;
 }
 
 static int load_key(const char *path, mbedtls_pk_context *pk) {
@@ -143,8 +171,7 @@ static int parse_certs(const unsigned char *buf, size_t len, mbedtls_x509_crt *c
 
 int espfleet_keygen(char *key_path) {
   mbedtls_pk_context pk;
-  struct rng r;
-  unsigned char pem[KEY_PEM_MAX];
+  struct work *w;
   FILE *existing;
   int rc;
   if (empty(key_path) || strlen(key_path) > ESPFLEET_CRYPTO_MAX_PATH) return ESPFLEET_CRYPTO_E_ARG;
@@ -154,26 +181,27 @@ int espfleet_keygen(char *key_path) {
     return ESPFLEET_CRYPTO_E_EXISTS;
   }
   mbedtls_pk_init(&pk);
-  rc = rng_init(&r);
+  w = work_new(&rc);
   if (rc == ESPFLEET_CRYPTO_OK &&
       (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
-       mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &r.drbg) != 0 ||
-       mbedtls_pk_write_key_pem(&pk, pem, sizeof(pem)) != 0)) {
+       mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &w->drbg) != 0)) {
     rc = ESPFLEET_CRYPTO_E_CRYPTO;
   }
-  if (rc == ESPFLEET_CRYPTO_OK) rc = write_file(key_path, pem, strlen((const char *) pem));
-  mbedtls_platform_zeroize(pem, sizeof(pem));
+  if (rc == ESPFLEET_CRYPTO_OK) {
+    rc = armour(w, mbedtls_pk_write_key_der(&pk, w->der, sizeof(w->der)), "-----BEGIN EC PRIVATE KEY-----\n",
+                "-----END EC PRIVATE KEY-----\n");
+  }
+  if (rc == ESPFLEET_CRYPTO_OK) rc = write_file(key_path, w->pem, strlen((const char *) w->pem));
   mbedtls_pk_free(&pk);
-  rng_free(&r);
+  work_free(w);
   return rc;
 }
 
 int espfleet_csr(char *key_path, char *cn, char *out_path) {
   mbedtls_pk_context pk;
   mbedtls_x509write_csr req;
-  struct rng r;
+  struct work *w;
   char subject[3 + CN_MAX + 1];
-  unsigned char pem[CSR_PEM_MAX];
   int rc;
   if (empty(key_path) || empty(out_path) || strlen(out_path) > ESPFLEET_CRYPTO_MAX_PATH || !valid_cn(cn)) {
     return ESPFLEET_CRYPTO_E_ARG;
@@ -192,16 +220,16 @@ int espfleet_csr(char *key_path, char *cn, char *out_path) {
   mbedtls_x509write_csr_init(&req);
   mbedtls_x509write_csr_set_md_alg(&req, MBEDTLS_MD_SHA256);
   mbedtls_x509write_csr_set_key(&req, &pk);
-  rc = rng_init(&r);
-  if (rc == ESPFLEET_CRYPTO_OK &&
-      (mbedtls_x509write_csr_set_subject_name(&req, subject) != 0 ||
-       mbedtls_x509write_csr_pem(&req, pem, sizeof(pem), mbedtls_ctr_drbg_random, &r.drbg) != 0)) {
-    rc = ESPFLEET_CRYPTO_E_CRYPTO;
+  w = work_new(&rc);
+  if (rc == ESPFLEET_CRYPTO_OK && mbedtls_x509write_csr_set_subject_name(&req, subject) != 0) rc = ESPFLEET_CRYPTO_E_CRYPTO;
+  if (rc == ESPFLEET_CRYPTO_OK) {
+    rc = armour(w, mbedtls_x509write_csr_der(&req, w->der, sizeof(w->der), mbedtls_ctr_drbg_random, &w->drbg),
+                "-----BEGIN CERTIFICATE REQUEST-----\n", "-----END CERTIFICATE REQUEST-----\n");
   }
-  if (rc == ESPFLEET_CRYPTO_OK) rc = write_file(out_path, pem, strlen((const char *) pem));
+  if (rc == ESPFLEET_CRYPTO_OK) rc = write_file(out_path, w->pem, strlen((const char *) w->pem));
   mbedtls_x509write_csr_free(&req);
   mbedtls_pk_free(&pk);
-  rng_free(&r);
+  work_free(w);
   return rc;
 }
 

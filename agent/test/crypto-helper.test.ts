@@ -41,7 +41,7 @@ describe.skipIf(!haveCc)('espfleet_crypto.c against mbedTLS 2.x', () => {
     board = join(work, 'board');
     harness = join(work, 'harness');
     const cc = await run(requireOracle('cc'), [
-      '-std=c99', '-Wall', '-Wextra', '-Werror', '-o', harness,
+      '-std=c99', '-Wall', '-Wextra', '-Wpedantic', '-Werror', '-o', harness,
       join(repoRoot, 'agent', 'test', 'crypto-harness.c'), join(src, 'espfleet_crypto.c'),
       '-lmbedtls', '-lmbedx509', '-lmbedcrypto',
     ]);
@@ -69,6 +69,17 @@ describe.skipIf(!haveCc)('espfleet_crypto.c against mbedTLS 2.x', () => {
     expect(defined).toEqual({ ...ESPFLEET_CRYPTO });
     expect(header).toMatch(new RegExp(`^#define ESPFLEET_CRYPTO_MAX_FILE ${ESPFLEET_CRYPTO_MAX_FILE}$`, 'm'));
     expect(header).toMatch(new RegExp(`^#define ESPFLEET_CRYPTO_MAX_PATH ${ESPFLEET_CRYPTO_MAX_PATH}$`, 'm'));
+  });
+
+  it('keeps big buffers off the stack (an ffi call runs on the 8 KiB Mongoose OS task stack)', async () => {
+    const obj = join(work, 'stack.o');
+    expectOk(await run(requireOracle('cc'), ['-std=c99', '-c', '-fstack-usage', '-o', obj, join(src, 'espfleet_crypto.c')]), 'cc -fstack-usage');
+    const frames = readFileSync(join(work, 'stack.su'), 'utf8').trim().split('\n').map((l) => l.split('\t'));
+    rmSync(obj);
+    rmSync(join(work, 'stack.su'));
+    expect(frames.filter(([fn]) => fn?.split(':').at(-1)?.startsWith('espfleet_')).length).toBe(4);
+    // Host (x86-64) frame sizes; on the 32-bit ESP32 they are smaller. mbedTLS's own frames come on top.
+    for (const [fn, bytes] of frames) expect(Number(bytes), fn).toBeLessThanOrEqual(2048);
   });
 
   it('returns the contract codes (phase 1: keys and CSRs)', () => {

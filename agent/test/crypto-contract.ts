@@ -31,6 +31,9 @@ export function initialFiles(): Record<string, Uint8Array> {
   return {
     'garbage.pem': text('not a key or a certificate\n'),
     'empty.pem': new Uint8Array(0),
+    // ESPFLEET_CRYPTO_MAX_FILE (8192) bytes is read (and fails to parse); one more is an I/O error.
+    'max.pem': new Uint8Array(8192).fill(0x41),
+    'big.pem': new Uint8Array(8193).fill(0x41),
     'rsa.pem': text(rsa.export({ type: 'pkcs8', format: 'pem' }) as string),
     'p384.pem': text(p384.export({ type: 'sec1', format: 'pem' }) as string),
   };
@@ -50,6 +53,8 @@ export const PHASE1: CryptoCase[] = [
   { why: 'CSR over an existing output (2)', op: 'csr', args: ['key.pem', DEVICE_ID, 'again.pem'], expect: C.OK },
   { why: 'missing key', op: 'csr', args: ['missing.pem', DEVICE_ID, 'x.pem'], expect: C.E_IO },
   { why: 'garbage key', op: 'csr', args: ['garbage.pem', DEVICE_ID, 'x.pem'], expect: C.E_PARSE },
+  { why: 'key file of 8192 bytes is read', op: 'csr', args: ['max.pem', DEVICE_ID, 'x.pem'], expect: C.E_PARSE },
+  { why: 'key file over 8192 bytes', op: 'csr', args: ['big.pem', DEVICE_ID, 'x.pem'], expect: C.E_IO },
   { why: 'empty key file', op: 'csr', args: ['empty.pem', DEVICE_ID, 'x.pem'], expect: C.E_PARSE },
   { why: 'RSA key', op: 'csr', args: ['rsa.pem', DEVICE_ID, 'x.pem'], expect: C.E_KEY_TYPE },
   { why: 'P-384 key', op: 'csr', args: ['p384.pem', DEVICE_ID, 'x.pem'], expect: C.E_KEY_TYPE },
@@ -76,6 +81,9 @@ export const PHASE2: CryptoCase[] = [
   { why: 'notAfter of an expired one', op: 'not_after', args: ['foreign.pem'], expect: { notAfterOf: 'foreign.pem' } },
   { why: 'notAfter: missing', op: 'not_after', args: ['missing.pem'], expect: C.E_IO },
   { why: 'notAfter: garbage', op: 'not_after', args: ['garbage.pem'], expect: C.E_PARSE },
+  { why: 'notAfter: empty file', op: 'not_after', args: ['empty.pem'], expect: C.E_PARSE },
+  { why: 'notAfter: 8192 bytes are read', op: 'not_after', args: ['max.pem'], expect: C.E_PARSE },
+  { why: 'notAfter: over 8192 bytes', op: 'not_after', args: ['big.pem'], expect: C.E_IO },
   { why: 'notAfter: a key is no certificate', op: 'not_after', args: ['key.pem'], expect: C.E_PARSE },
   { why: 'notAfter: a CSR is no certificate', op: 'not_after', args: ['req.pem'], expect: C.E_PARSE },
   { why: 'notAfter: empty path', op: 'not_after', args: [''], expect: C.E_ARG },
@@ -98,6 +106,7 @@ export const PHASE2: CryptoCase[] = [
   { why: 'I/O before parsing', op: 'matches', args: ['garbage.pem', 'key.pem', 'missing.pem'], expect: C.E_IO },
   { why: 'garbage certificate', op: 'matches', args: ['garbage.pem', 'key.pem', 'ca.pem'], expect: C.E_PARSE },
   { why: 'garbage key', op: 'matches', args: ['cert.pem', 'garbage.pem', 'ca.pem'], expect: C.E_PARSE },
+  { why: 'CA file over 8192 bytes', op: 'matches', args: ['cert.pem', 'key.pem', 'big.pem'], expect: C.E_IO },
   { why: 'garbage CA', op: 'matches', args: ['cert.pem', 'key.pem', 'garbage.pem'], expect: C.E_PARSE },
   { why: 'a CSR is no certificate', op: 'matches', args: ['req.pem', 'key.pem', 'ca.pem'], expect: C.E_PARSE },
   { why: 'parse errors before the key check', op: 'matches', args: ['other-cert.pem', 'key.pem', 'garbage.pem'], expect: C.E_PARSE },

@@ -182,7 +182,7 @@ export function agentCryptoFfi(fs: AgentCryptoFs): FfiTable {
       if (path === undefined) return E_ARG;
       if (fs.exists(path)) return E_EXISTS;
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      // SEC1 "EC PRIVATE KEY", as mbedtls_pk_write_key_pem writes an EC key.
+      // SEC1 "EC PRIVATE KEY", as the C writes it (mbedtls_pk_write_key_der + that PEM label).
       writeFile(fs, path, privateKey.export({ type: 'sec1', format: 'pem' }) as string);
       return OK;
     }),

@@ -1,6 +1,6 @@
 // Runs the independent test oracles (Espressif's esptool/espefuse/espsecure,
-// littlefs-python, openssl, mosquitto, Go, a C compiler with mbedTLS) that scripts/setup installs. Tests and
-// benchmarks use these; the product never does. Every test that depends on one asks
+// littlefs-python, openssl, mosquitto, Go, a C compiler with mbedTLS) that scripts/setup
+// installs. Tests and benchmarks use these; the product never does. Every test that depends on one asks
 // oracleAvailable()/requireOracle() here: locally a missing oracle skips the test, with
 // CI=true it fails the run (a skipped oracle test in CI is a check that never ran).
 import { spawn } from 'node:child_process';
@@ -57,8 +57,10 @@ export function run(program: string, args: readonly string[], opts: RunOptions =
 
 export type OracleName = 'esptool' | 'espefuse' | 'espsecure' | 'python' | 'openssl' | 'mosquitto' | 'go' | 'cc';
 
-/** Where each oracle may live, in order; PATH entries are searched for bare names. */
-/** `needs`: files that must exist beside the executable (headers a compiler builds against). */
+/**
+ * Where each oracle may live, in order; PATH entries are searched for bare names. `needs`:
+ * files that must exist too (the headers a compiler builds against), or the oracle is missing.
+ */
 const ORACLE_PLACES: Record<OracleName, { places: string[]; what: string; needs?: string[] }> = {
   esptool: { places: [join(venvBin, 'esptool')], what: 'esptool in .venv' },
   espefuse: { places: [join(venvBin, 'espefuse')], what: 'espefuse in .venv' },

@@ -1,8 +1,9 @@
 // Runs the independent test oracles (Espressif's esptool/espefuse/espsecure,
 // littlefs-python, openssl, mosquitto, Go, a C compiler with mbedTLS) that scripts/setup
-// installs. Tests and benchmarks use these; the product never does. Every test that depends on one asks
-// oracleAvailable()/requireOracle() here: locally a missing oracle skips the test, with
-// CI=true it fails the run (a skipped oracle test in CI is a check that never ran).
+// installs. Tests and benchmarks use these; the product never does. Every test that
+// depends on one asks oracleAvailable()/requireOracle() here: locally a missing oracle
+// skips the test, with CI=true it fails the run (a skipped oracle test in CI is a check
+// that never ran).
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';

@@ -1,8 +1,9 @@
 // Runs the independent test oracles (Espressif's esptool/espefuse/espsecure,
-// littlefs-python, openssl, mosquitto, Go) that scripts/setup installs. Tests and
-// benchmarks use these; the product never does. Every test that depends on one asks
-// oracleAvailable()/requireOracle() here: locally a missing oracle skips the test, with
-// CI=true it fails the run (a skipped oracle test in CI is a check that never ran).
+// littlefs-python, openssl, mosquitto, Go, a C compiler with mbedTLS) that scripts/setup
+// installs. Tests and benchmarks use these; the product never does. Every test that
+// depends on one asks oracleAvailable()/requireOracle() here: locally a missing oracle
+// skips the test, with CI=true it fails the run (a skipped oracle test in CI is a check
+// that never ran).
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
@@ -55,10 +56,13 @@ export function run(program: string, args: readonly string[], opts: RunOptions =
   });
 }
 
-export type OracleName = 'esptool' | 'espefuse' | 'espsecure' | 'python' | 'openssl' | 'mosquitto' | 'go';
+export type OracleName = 'esptool' | 'espefuse' | 'espsecure' | 'python' | 'openssl' | 'mosquitto' | 'go' | 'cc';
 
-/** Where each oracle may live, in order; PATH entries are searched for bare names. */
-const ORACLE_PLACES: Record<OracleName, { places: string[]; what: string }> = {
+/**
+ * Where each oracle may live, in order; PATH entries are searched for bare names. `needs`:
+ * files that must exist too (the headers a compiler builds against), or the oracle is missing.
+ */
+const ORACLE_PLACES: Record<OracleName, { places: string[]; what: string; needs?: string[] }> = {
   esptool: { places: [join(venvBin, 'esptool')], what: 'esptool in .venv' },
   espefuse: { places: [join(venvBin, 'espefuse')], what: 'espefuse in .venv' },
   espsecure: { places: [join(venvBin, 'espsecure')], what: 'espsecure in .venv' },
@@ -68,7 +72,22 @@ const ORACLE_PLACES: Record<OracleName, { places: string[]; what: string }> = {
   mosquitto: { places: ['mosquitto', '/usr/sbin/mosquitto'], what: 'mosquitto (Debian mosquitto)' },
   // The upstream tarball lives in /usr/local/go, Debian's golang-go in /usr/lib/go.
   go: { places: ['go', '/usr/local/go/bin/go', '/usr/lib/go/bin/go'], what: 'go (Debian golang-go)' },
+  // Compiles agent/src/espfleet_crypto.c against mbedTLS 2.x, as Mongoose OS ships it.
+  cc: {
+    places: ['cc', 'gcc'],
+    what: 'a C compiler with the mbedTLS 2.x headers and libraries (Debian build-essential, libmbedtls-dev)',
+    needs: ['/usr/include/mbedtls/x509_csr.h'],
+  },
 };
+
+function present(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function executable(path: string): boolean {
   try {
@@ -89,6 +108,7 @@ function places(name: OracleName, env: Record<string, string | undefined>): stri
 
 /** The oracle's executable, or undefined when it is not installed. */
 export function oraclePath(name: OracleName, env: Record<string, string | undefined> = process.env): string | undefined {
+  if (!(ORACLE_PLACES[name].needs ?? []).every(present)) return undefined;
   for (const place of places(name, env)) {
     if (place.includes('/')) {
       if (executable(place)) return place;
@@ -159,6 +179,14 @@ const VERSION_PROBES: Record<OracleName, { args: string[]; pick: (out: string) =
   openssl: { args: ['version'], pick: lastLine },
   mosquitto: { args: ['-h'], pick: (o) => o.split('\n').find((l) => /mosquitto version/.test(l))?.trim() ?? '' },
   go: { args: ['version'], pick: lastLine },
+  // Preprocesses mbedtls/version.h: proves the compiler runs and finds the headers.
+  cc: {
+    args: ['-dM', '-E', '-include', 'mbedtls/version.h', '-x', 'c', '/dev/null'],
+    pick: (o) => {
+      const v = /#define MBEDTLS_VERSION_STRING "([^"]+)"/.exec(o)?.[1];
+      return v ? `cc with mbedTLS ${v}` : '';
+    },
+  },
 };
 
 function lastLine(out: string): string {

@@ -2,7 +2,7 @@
 // The `espfleet` binary. It runs the compiled JavaScript in dist/ that scripts/build makes
 // (scripts/setup runs it), so starting needs no TypeScript compiler. In a checkout where a
 // source file is newer than that build, it runs the sources through tsx instead, so a
-// developer never runs stale code by accident.
+// developer never runs stale code by accident. ESPFLEET_FROM_SOURCE=1 forces the sources.
 import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -35,7 +35,7 @@ function newestSource() {
 
 const built = mtime(`${root}dist/.build-stamp`);
 let main;
-if (built >= 0 && newestSource() <= built) {
+if (process.env.ESPFLEET_FROM_SOURCE !== '1' && built >= 0 && newestSource() <= built) {
   ({ main } = await import('../../dist/provisioner/cli/main.js'));
 } else {
   const { register } = await import('tsx/esm/api');

@@ -139,3 +139,27 @@ function storeFailed(path: string, n: number, of: number, what: string, e: unkno
     cause: e,
   });
 }
+
+export interface CopyCheck {
+  ok: boolean;
+  stores: Array<{ path: string; ok: true; records: number } | { path: string; ok: false; code: string; message: string }>;
+  differences: CopyDifference[];
+}
+
+/** `keystore verify`: each store opened (readable, authentic under the secret), then compared. */
+export async function checkCopies(paths: readonly string[], secret: KeystoreSecret): Promise<CopyCheck> {
+  const opened: Keystore[] = [];
+  const stores: CopyCheck['stores'] = [];
+  for (const path of paths) {
+    try {
+      const ks = await Keystore.open(path, secret);
+      opened.push(ks);
+      stores.push({ path, ok: true, records: ks.list().length });
+    } catch (e) {
+      if (!isEspfleetError(e)) throw e;
+      stores.push({ path, ok: false, code: e.code, message: e.message });
+    }
+  }
+  const compared = compareCopies(opened);
+  return { ok: stores.every((s) => s.ok) && compared.ok, stores, differences: compared.differences };
+}

@@ -15,6 +15,7 @@ export { assertDeviceId, clientCn, CLIENT_ROLES, type ClientRole } from './ident
 export { normalizeSerialHex } from './serial.ts';
 export type { DurableWriteHooks } from './durable-file.ts';
 export { createKeystore, openKeystore, normalizeMac, Keystore, KEYSTORE_KINDS, type KeystoreEntry, type KeystoreKind, type KeystoreOptions, type PutRequest, type Lookup } from './keystore.ts';
+export { KeystoreCopies, checkCopies, compareCopies, describeDifference, type CopyCheck, type KeyEscrow, type CopiesComparison, type CopyDifference, type KeystoreCopiesOptions } from './keystore-copies.ts';
 export { readKeyFile, DEFAULT_SCRYPT, type KeystoreSecret } from './keystore-crypto.ts';
 export { writeBrokerProfile, renderConf, BROKER_CIPHERS, BROKER_FILES, type BrokerProfile, type BrokerProfileOptions } from './broker-profile.ts';
 export { renderAcl, DEVICE_RULES, ROLE_RULES, type AclIdentity } from './broker-acl.ts';

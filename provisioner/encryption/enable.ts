@@ -23,7 +23,7 @@
 // garbage, the board holds another key and nothing is changed. Blank or plaintext flash
 // cannot tell; then the escrow record is trusted (documented residual risk: a board whose
 // BLK1 was burned by another tool after our escrow but before our burn).
-import { CertsError, type Keystore } from '../../certs/index.ts';
+import { CertsError, type KeyEscrow } from '../../certs/index.ts';
 import { checkRegionsChip } from '../../firmware-js/flash-plan.ts';
 import { defaultDeviceId } from '../../firmware-js/device-id.ts';
 import { readEfuses, burnEfuses, checkBurn, describeBurn, valueOf, codingScheme, keyBlockWords, blockReadProtected, blockWriteProtected, type EfuseBurnPlan, type EfuseRegisters, type EfuseSnapshot } from '../session/index.ts';
@@ -46,7 +46,7 @@ export interface EncryptionBoard extends EfuseRegisters {
 
 export interface EnableOptions {
   mode: EncryptionMode;
-  keystore: Keystore;
+  keystore: KeyEscrow;
   /** Device id for the escrow record; defaults to the station's `esp32_<last 6 hex of the MAC>`. */
   deviceId?: string;
   /** A flash plan to write pre-encrypted before the counter is burned. */
@@ -270,7 +270,7 @@ async function decideKey(board: EncryptionBoard, snap: EfuseSnapshot, mac: strin
   return { key: escrowed, isNew: false, evidence: 'not-checked' };
 }
 
-function lookupEscrow(keystore: Keystore, mac: string): { deviceId: string; secret: Uint8Array } | undefined {
+function lookupEscrow(keystore: KeyEscrow, mac: string): { deviceId: string; secret: Uint8Array } | undefined {
   try {
     const e = keystore.get({ mac }, FLASH_KEY_KIND);
     return { deviceId: e.deviceId, secret: e.secret };

@@ -6,7 +6,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import type { Keystore } from '../../certs/index.ts';
+import type { KeyEscrow } from '../../certs/index.ts';
 import { FileError, writeSecretFile } from '../io/files.ts';
 import { FLASH_KEY_KIND } from './enable.ts';
 
@@ -26,7 +26,7 @@ export function exportLogPath(keystorePath: string): string {
   return `${keystorePath}.exports.jsonl`;
 }
 
-export function exportFlashKey(keystore: Keystore, mac: string, outPath: string, opts: { clock?: () => Date; reason?: string } = {}): ExportRecord {
+export function exportFlashKey(keystore: KeyEscrow, mac: string, outPath: string, opts: { clock?: () => Date; reason?: string } = {}): ExportRecord {
   const entry = keystore.get({ mac }, FLASH_KEY_KIND);
   // Refused before logging: a log line means a key file was (about to be) written.
   if (existsSync(outPath)) {

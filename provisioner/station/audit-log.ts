@@ -29,6 +29,8 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'certificate.revoke',
   'keystore.export',
   'rollout',
+  'backup.create',
+  'backup.restore',
 ];
 
 export const GENESIS_PREV = '0'.repeat(64);

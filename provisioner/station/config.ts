@@ -100,6 +100,15 @@ export const stationSchema = table({
     path: optionalPath(),
     key_file: optionalPath(),
     passphrase_file: optionalPath(),
+    /** Further copies of the keystore on other disks (docs/factory.md, "Backups and escrow copies"). */
+    mirrors: pathList(7, 'keystore copies on other disks or removable drives'),
+  }),
+  escrow: table({
+    /** Stores a key must be in before a burn; absent: 2 in release mode, else 1 (escrowCopies()). */
+    copies: optionalCustom((v, p, c) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 8) badValue(c, p, 'a whole number from 1 to 8', v);
+      return v;
+    }),
   }),
   device: table({
     id_template: stringWithDefault(DEFAULT_DEVICE_ID_TEMPLATE, { check: checkIdTemplate }),
@@ -192,6 +201,18 @@ function crossCheck(cfg: Output<typeof stationSchema>, ctx: ReadContext): void {
   if ((cfg.keystore.keyFile !== null || cfg.keystore.passphraseFile !== null) && cfg.keystore.path === null) {
     fail(ctx, 'station.config.missing', 'keystore.path', 'a keystore key or passphrase file is set but keystore.path is not');
   }
+  if (cfg.keystore.mirrors.length > 0 && cfg.keystore.path === null) {
+    fail(ctx, 'station.config.missing', 'keystore.path', 'keystore.mirrors is set but keystore.path is not');
+  }
+  if (cfg.escrow.copies !== null && cfg.escrow.copies > 1 + cfg.keystore.mirrors.length) {
+    fail(
+      ctx,
+      'station.config.bad_value',
+      'escrow.copies',
+      `escrow.copies is ${cfg.escrow.copies} but only ${1 + cfg.keystore.mirrors.length} store(s) are configured (keystore.path + keystore.mirrors)`,
+      'list more stores in keystore.mirrors, or lower escrow.copies',
+    );
+  }
   if (cfg.encryption.mode !== 'off' && cfg.keystore.path === null) {
     fail(
       ctx,
@@ -251,6 +272,16 @@ export function keystoreSecretSource(cfg: StationConfig): { keyFile: string } | 
       ...(cfg.keystore.passphraseFile === null ? {} : { file: cfg.keystore.passphraseFile }),
     },
   };
+}
+
+/** How many stores a flash-encryption key must be in before a burn: escrow.copies, else 2 in release mode, else 1. */
+export function escrowCopies(cfg: StationConfig): number {
+  return cfg.escrow.copies ?? (cfg.encryption.mode === 'release' ? 2 : 1);
+}
+
+/** Every configured escrow store: keystore.path first, then keystore.mirrors (empty without a keystore). */
+export function escrowStores(cfg: StationConfig): string[] {
+  return cfg.keystore.path === null ? [] : [cfg.keystore.path, ...cfg.keystore.mirrors];
 }
 
 export { DEFAULT_DEVICE_ID_TEMPLATE, deviceIdFor, macHex } from './device-id.ts';

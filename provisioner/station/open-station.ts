@@ -2,12 +2,13 @@
 // (file, environment, prompt — DESIGN.md invariant 3), CA, keystore, registry and audit
 // log opened, the bundle read and its signatures checked — all before any board is touched.
 import { readFileSync } from 'node:fs';
-import { openCa, openKeystore, type Ca, type Keystore } from '../../certs/index.ts';
+import { openCa, type Ca, type KeyEscrow } from '../../certs/index.ts';
 import { readBundle, type Bundle } from '../../firmware-js/bundle/index.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
 import type { CliContext } from '../cli/context.ts';
 import { resolvePassphrase } from '../cli/secrets.ts';
 import { openAuditLog } from './audit-log.ts';
+import { openEscrow } from './escrow-stores.ts';
 import { agentConf, caPassphraseSource, keystoreSecretSource, type PassphraseSource, type StationConfig } from './config.ts';
 import { checkBundle, StationError, type PipelineContext } from './pipeline.ts';
 import { openRegistry } from './registry-sqlite.ts';
@@ -63,7 +64,7 @@ export async function openStation(config: StationConfig, io: SecretsIo, opts: Op
 
   // Secrets, then the things they unlock: a wrong passphrase stops here, once.
   let ca: Ca;
-  let keystore: Keystore;
+  let keystore: KeyEscrow;
   let bundle: Bundle;
   let signingPublicKeys: string[];
   const caSource = caPassphraseSource(config);
@@ -78,7 +79,7 @@ export async function openStation(config: StationConfig, io: SecretsIo, opts: Op
     if (!('keyFile' in ksSource)) {
       hint = `the keystore passphrase came from ${secretOrigin(ksSource.passphrase, io)}; keystore.passphrase_file in ${config.source}, else $${ksSource.passphrase.envVar}, else a prompt`;
     }
-    keystore = await openKeystore(keystorePath, secret);
+    keystore = await openEscrow(config, keystorePath, secret);
     hint = undefined;
     bundle = readBundle(readInput(bundlePath, 'firmware bundle (firmware.bundle)'));
     signingPublicKeys = config.firmware.signingKeys.map((p) => new TextDecoder().decode(readInput(p, 'signing public key (firmware.signing_keys)')));

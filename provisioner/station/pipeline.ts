@@ -5,7 +5,7 @@
 // identity of ours goes on to the boot check; otherwise the identity is made anew (its
 // key was only ever in the interrupted run's memory) and the unused certificate revoked.
 import { randomUUID } from 'node:crypto';
-import type { Ca, Keystore } from '../../certs/index.ts';
+import type { Ca, KeyEscrow } from '../../certs/index.ts';
 import { verifyBundle, type Bundle } from '../../firmware-js/bundle/index.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
 import { checkBundleChip } from '../../firmware-js/flash-plan.ts';
@@ -31,7 +31,7 @@ export { readJournal, journalPath, type BoardJournal, type StepName } from './jo
 
 export interface PipelineContext {
   ca: Ca;
-  keystore: Keystore;
+  keystore: KeyEscrow;
   /** The parsed firmware bundle (readBundle). */
   bundle: Bundle;
   /** PEM public keys of the bundle signers, written to update.key0… in order. */

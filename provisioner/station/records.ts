@@ -48,7 +48,9 @@ export type AuditAction =
   | 'reprovision'
   | 'certificate.revoke'
   | 'keystore.export'
-  | 'rollout';
+  | 'rollout'
+  | 'backup.create'
+  | 'backup.restore';
 
 export interface AuditEntry {
   /** 0, 1, 2 … in file order. */

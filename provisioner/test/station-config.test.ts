@@ -40,7 +40,7 @@ describe('station config: defaults', () => {
     expect(cfg.station).toEqual({ id: 's1', operator: 'alice' });
     expect(cfg.firmware).toEqual({ bundle: null, signingKeys: [], requireSignatures: true });
     expect(cfg.ca).toEqual({ dir: null, passphraseFile: null });
-    expect(cfg.keystore).toEqual({ path: null, keyFile: null, passphraseFile: null });
+    expect(cfg.keystore).toEqual({ path: null, keyFile: null, passphraseFile: null, mirrors: [] });
     expect(cfg.device.idTemplate).toBe(DEFAULT_DEVICE_ID_TEMPLATE);
     expect(cfg.mqtt.server).toBeNull();
     expect(cfg.agent).toEqual({});

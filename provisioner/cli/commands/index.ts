@@ -74,6 +74,11 @@ export const commandGroups: readonly CommandGroup[] = [
     load: async () => (await import('./keystore/index.ts')).registerKeystore,
   },
   {
+    name: 'backup',
+    summary: 'back up a station (CA, keystore, registry, audit log, station.toml) to one encrypted archive; verify and restore it',
+    load: async () => (await import('./backup/index.ts')).registerBackup,
+  },
+  {
     name: 'devices',
     summary: 'list and inspect boards recorded in the device registry',
     load: async () => (await import('./devices/index.ts')).registerDevices,

@@ -1,0 +1,257 @@
+// `espfleet backup` and escrow copies end to end (issue 21): a station provisions three
+// virtual boards in release mode with a keystore mirror on "another disk" (both copies hold
+// every key, `keystore verify` says so); its backup verifies and restores onto a fresh
+// directory whose `audit verify`, `devices list` and `keystore export` work; a flipped byte,
+// a truncated file and a wrong passphrase are refused and restore nothing; the archive holds
+// no private key or keystore secret in clear; release mode without a mirror burns nothing.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeystore, initCa, openKeystore } from '../../certs/index.ts';
+import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
+import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
+import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
+import { espfleet } from './cli-harness.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'espfleet-cli-backup-'));
+const dir = join(root, 'station');
+const usb = join(root, 'usb');
+const unregister: Array<() => void> = [];
+afterAll(() => {
+  for (const u of unregister) u();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function newBoard(name: string): { chip: VirtualEsp32; url: string } {
+  const chip = new VirtualEsp32({ name: `${name}-${process.pid}` });
+  chip.powerOn();
+  unregister.push(registerSimBoard(chip.options.name, chip));
+  return { chip, url: `sim://${chip.options.name}` };
+}
+
+const show = (r: { stdout: string; stderr: string }) => void (process.env.SHOW && console.log(r.stderr + r.stdout));
+const BACKUP_PASS = randomBytes(18).toString('base64');
+const env = { ESPFLEET_BACKUP_PASSPHRASE: BACKUP_PASS };
+const keyFile = join(root, 'secrets', 'keystore.key');
+const caPass = join(root, 'secrets', 'ca.pass');
+
+function stationToml(ports: string[], mirrors: string[]): string {
+  return `[station]
+id = "backup-line"
+operator = "tester"
+
+[firmware]
+bundle = "fw.zip"
+signing_keys = ["sign0.pub.pem"]
+
+[ca]
+dir = "ca"
+passphrase_file = "${caPass}"
+
+[keystore]
+path = "keys.json"
+key_file = "${keyFile}"
+mirrors = [${mirrors.map((m) => JSON.stringify(m)).join(', ')}]
+
+[mqtt]
+server = "mqtt.example.net:8883"
+
+[agent.wifi.ap]
+enable = false
+
+[encryption]
+mode = "release"
+
+[ports]
+urls = [${ports.map((p) => JSON.stringify(p)).join(', ')}]
+`;
+}
+
+const boards = ['a', 'b', 'c'].map((n) => newBoard(`bak-${n}`));
+const archive = join(root, 'line.efbak');
+let caPassphrase = '';
+
+beforeAll(async () => {
+  mkdirSync(dir);
+  mkdirSync(usb);
+  mkdirSync(join(root, 'secrets'));
+  caPassphrase = randomBytes(24).toString('base64');
+  await initCa({ dir: join(dir, 'ca'), passphrase: caPassphrase });
+  writeFileSync(caPass, `${caPassphrase}\n`, { mode: 0o600 });
+  writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  await createKeystore(join(dir, 'keys.json'), { keyFile });
+  const signer = generateSigningKey();
+  writeFileSync(join(dir, 'sign0.pub.pem'), signer.publicKeyPem);
+  const demo = makeDemoFirmware({ version: '2.1.0', appSize: 0x18000 });
+  writeFileSync(join(dir, 'fw.zip'), signBundle(demo.bundle, signer.privateKeyPem, 0));
+  writeFileSync(join(dir, 'station.toml'), stationToml(boards.map((b) => b.url), [join(usb, 'keys.json')]));
+}, 60_000);
+
+describe('escrow copies on a station', () => {
+  it('release mode without a mirror is refused before any board is touched', async () => {
+    const lone = newBoard('bak-lone');
+    writeFileSync(join(dir, 'lone.toml'), stationToml([lone.url], []));
+    const r = await espfleet(['provision', '--station', join(dir, 'lone.toml')]);
+    show(r);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('escrow.copies is 2 (the default in release mode) but only 1 store(s) are configured');
+    expect(r.stderr).toContain('[station.escrow.too_few_stores]');
+    expect(lone.chip.flashEncryptionEnabled()).toBe(false);
+    expect(Array.from(lone.chip.efuse.hardwareBlockWords(1)).every((w) => w === 0)).toBe(true);
+    rmSync(join(dir, 'lone.toml'));
+  });
+
+  it('provisions three boards in release mode; the mirror is created and holds every key (keystore verify)', { timeout: 120_000 }, async () => {
+    const r = await espfleet(['provision', '--station', join(dir, 'station.toml')]);
+    show(r);
+    expect(r.code, r.stderr).toBe(0);
+    for (const b of boards) expect(b.chip.flashEncryptionEnabled()).toBe(true);
+    const primary = await openKeystore(join(dir, 'keys.json'), { keyFile });
+    const mirror = await openKeystore(join(usb, 'keys.json'), { keyFile });
+    expect(primary.list()).toHaveLength(3);
+    for (const e of primary.list()) expect(mirror.get({ mac: e.mac }, e.kind).secret).toEqual(primary.get({ mac: e.mac }, e.kind).secret);
+
+    const v = await espfleet(['keystore', 'verify', '--station', join(dir, 'station.toml'), '--json']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, copiesRequired: 2, differences: [], stores: [{ ok: true, records: 3 }, { ok: true, records: 3 }] });
+  });
+
+  it('keystore verify names a copy that lacks a record and one that does not open', async () => {
+    const stale = join(root, 'stale.json');
+    await createKeystore(stale, { keyFile });
+    const r = await espfleet(['keystore', 'verify', '--keystore', join(dir, 'keys.json'), '--mirror', stale, '--mirror', join(root, 'nowhere.json'), '--key-file', keyFile]);
+    show(r);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`ok\\s+${stale}: 0 records`));
+    expect(r.stdout).toMatch(/FAILED\s+.*nowhere\.json: .*\[certs\.keystore\.not_found\]/);
+    expect(r.stdout.match(/^differs: flash-encryption-key of esp32_[0-9A-F]{6} .* missing from .*stale\.json$/gm)).toHaveLength(3);
+    expect(r.stdout).toContain('the copies do NOT agree');
+  });
+});
+
+describe('espfleet backup', () => {
+  it('create → verify → restore onto a fresh directory; the restored station audits, lists and exports', { timeout: 120_000 }, async () => {
+    const c = await espfleet(['backup', 'create', '--station', join(dir, 'station.toml'), '--out', archive, '--json'], { env });
+    show(c);
+    expect(c.code, c.stderr).toBe(0);
+    const created = JSON.parse(c.stdout);
+    expect(created.counts).toMatchObject({ devices: 3, keystoreRecords: 3, certificates: 3 });
+    expect(Object.keys(created.secretsNotIncluded).sort()).toEqual(['ca.passphrase_file', 'keystore.key_file']);
+    const log = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trimEnd().split('\n');
+    expect(JSON.parse(log.at(-1) as string)).toMatchObject({ action: 'backup.create', subject: { backup: created.id } });
+
+    const v = await espfleet(['backup', 'verify', archive], { env });
+    show(v);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toContain(`backup ${created.id} is sound: station backup-line`);
+    expect(v.stdout).toContain(`3 devices, ${log.length} audit entries (chain intact, matches the registry anchor), 3 certificates, 3 escrowed keys`);
+
+    // A fresh machine: the station directory and the mirror are gone.
+    const to = join(root, 'restored', 'line1');
+    rmSync(dir, { recursive: true });
+    rmSync(usb, { recursive: true });
+    const r = await espfleet(['backup', 'restore', archive, '--to', to, '--json'], { env });
+    show(r);
+    expect(r.code, r.stderr).toBe(0);
+    const restored = JSON.parse(r.stdout);
+    expect(restored).toMatchObject({ id: created.id, auditSeq: log.length, rewritten: { 'keystore.mirrors[0]': 'external/keystore-mirror-1/keys.json' } });
+    expect(restored.provide).toEqual([
+      { key: 'ca.passphrase_file', path: caPass, present: true },
+      { key: 'keystore.key_file', path: keyFile, present: true },
+    ]);
+    expect(existsSync(join(to, 'external/keystore-mirror-1/keys.json'))).toBe(true);
+    expect(readdirSync(join(root, 'restored'))).toEqual(['line1']);
+
+    const station = join(to, 'station.toml');
+    const audit = await espfleet(['audit', 'verify', '--station', station]);
+    expect(audit.code, audit.stdout).toBe(0);
+    expect(audit.stdout).toContain(`audit log intact: ${log.length + 1} entries`);
+    const entries = readFileSync(join(to, 'audit.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(entries.slice(-2).map((e) => [e.action, e.subject.backup])).toEqual([['backup.create', created.id], ['backup.restore', created.id]]);
+    const list = await espfleet(['devices', 'list', '--station', station, '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    const devices = JSON.parse(list.stdout) as Array<{ mac: string; status: string }>;
+    expect(devices).toHaveLength(3);
+    const out = join(root, 'fe-key.bin');
+    const exp = await espfleet(['keystore', 'export', '--keystore', join(to, 'keys.json'), '--key-file', keyFile, '--mac', (devices[0] as { mac: string }).mac, '--out', out]);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(readFileSync(out)).toHaveLength(32);
+    const kv = await espfleet(['keystore', 'verify', '--station', station]);
+    expect(kv.code, kv.stdout).toBe(0);
+    // The restored station opens as the station does: a second restore target is refused (not empty).
+    const again = await espfleet(['backup', 'restore', archive, '--to', to], { env });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('[backup.target_not_empty]');
+  });
+
+  it('the archive holds no private key or keystore secret in clear', async () => {
+    const bytes = readFileSync(archive);
+    const text = bytes.toString('latin1');
+    expect(text).not.toMatch(/-----BEGIN/);
+    expect(text).not.toContain('espfleet-keystore');
+    expect(text).not.toContain(caPassphrase);
+    const to = join(root, 'restored', 'line1');
+    const ks = await openKeystore(join(to, 'keys.json'), { keyFile });
+    for (const e of ks.list()) {
+      const secret = Buffer.from(ks.get({ mac: e.mac }, e.kind).secret);
+      expect(bytes.includes(secret)).toBe(false);
+      expect(text.includes(secret.toString('hex'))).toBe(false);
+      expect(text.includes(secret.toString('base64'))).toBe(false);
+    }
+    expect(bytes.includes(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'hex'))).toBe(false);
+  });
+
+  it('a flipped byte anywhere or a truncated archive fails verify and restore, and writes nothing', { timeout: 120_000 }, async () => {
+    const good = readFileSync(archive);
+    const cases: Array<[string, Buffer]> = [];
+    for (const at of [3, 30, 120, Math.floor(good.length / 2), good.length - 1]) {
+      const bad = Buffer.from(good);
+      bad[at] = (bad[at] as number) ^ 0x01;
+      cases.push([`byte ${at} flipped`, bad]);
+    }
+    cases.push(['truncated by half', good.subarray(0, Math.floor(good.length / 2))]);
+    cases.push(['last byte cut', good.subarray(0, good.length - 1)]);
+    cases.push(['header cut', good.subarray(0, 40)]);
+    for (const [what, bytes] of cases) {
+      const file = join(root, 'bad.efbak');
+      writeFileSync(file, bytes);
+      const v = await espfleet(['backup', 'verify', file], { env });
+      expect(v.code, what).toBe(1);
+      expect(v.stderr, what).toMatch(/^error: .*(damaged or was altered|not an espfleet backup).*\[backup\.(damaged|not_a_backup)\]$/m);
+      const to = join(root, 'never');
+      const r = await espfleet(['backup', 'restore', file, '--to', to], { env });
+      expect(r.code, what).toBe(1);
+      expect(existsSync(to), what).toBe(false);
+      expect(readdirSync(root).filter((n) => n.startsWith('.never')), what).toEqual([]);
+    }
+  });
+
+  it('a wrong passphrase is refused clearly, before anything is written', async () => {
+    const v = await espfleet(['backup', 'verify', archive], { env: { ESPFLEET_BACKUP_PASSPHRASE: 'not the one' } });
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain(`error: wrong passphrase for the backup ${archive} [backup.bad_passphrase]`);
+    const to = join(root, 'never');
+    const r = await espfleet(['backup', 'restore', archive, '--to', to], { env: { ESPFLEET_BACKUP_PASSPHRASE: 'not the one' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[backup.bad_passphrase]');
+    expect(existsSync(to)).toBe(false);
+    const none = await espfleet(['backup', 'verify', archive]);
+    expect(none.stderr).toContain('[secret.missing]');
+  });
+
+  it('--help of every backup command explains and gives examples', async () => {
+    const top = await espfleet(['--help']);
+    expect(top.stdout).toMatch(/\n\s+backup\s+back up a station/);
+    for (const sub of ['create', 'verify', 'restore']) {
+      const h = await espfleet(['backup', sub, '--help']);
+      expect(h.code).toBe(0);
+      expect(h.stdout).toContain('Examples:');
+      expect(h.stdout).toContain('--passphrase-file');
+      expect(h.stdout).toContain('--json');
+    }
+    const kv = await espfleet(['keystore', 'verify', '--help']);
+    expect(kv.stdout).toContain('Examples:');
+  });
+});

@@ -4,13 +4,14 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isPerDeviceFile as firmwareRefuses } from '../firmware-js/testgen/demo-firmware.ts';
 
 export const AGENT_DIR = dirname(fileURLToPath(import.meta.url));
 export const AGENT_FS_DIR = join(AGENT_DIR, 'fs');
 
 /** Files that belong to one board (written by the station), never to a firmware fs (§2.5). */
 export function isPerDeviceFile(name: string): boolean {
-  return /^conf[1-9]\.json(\.try)?$/.test(name) || /\.(pem|crt|key|der)$/i.test(name) || name === 'espfleet_ids.json';
+  return firmwareRefuses(name) || name === 'espfleet_ids.json';
 }
 
 /** agent/fs/ files for the firmware's root filesystem (flat: §2.5 merges the root only). */

@@ -22,9 +22,10 @@ export interface FleetBroker {
   stop(): Promise<void>;
 }
 
-export async function startFleetBroker(): Promise<FleetBroker> {
+/** With `ca`, the broker trusts that CA (e.g. the one a station issues from); else a new one. */
+export async function startFleetBroker(opts: { ca?: Ca } = {}): Promise<FleetBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'espfleet-fleet-broker-'));
-  const ca = await initCa({ dir: join(dir, 'ca'), passphrase: `test-${Math.random().toString(36).slice(2)}-${Date.now()}` });
+  const ca = opts.ca ?? (await initCa({ dir: join(dir, 'ca'), passphrase: `test-${Math.random().toString(36).slice(2)}-${Date.now()}` }));
   // One name per client: the profile makes the CN the client id, so a second session would evict the first.
   const operators = await Promise.all([0, 1, 2].map((n) => issueClientCert(ca, { role: 'operator', name: `tester${n}` })));
   const port = await freePort();

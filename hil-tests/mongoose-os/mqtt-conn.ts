@@ -78,7 +78,7 @@ export class MgosMqtt {
     if (!client || !this.connected) return 0;
     const q = clampQos(qos, this.maxQos());
     client.publish(topic, Buffer.from(payload), { qos: q, retain }, (err) => {
-      if (!err && q > 0) this.listener.event(MG_EV.PUBACK);
+      if (!err && q > 0 && !this.stopped && this.client === client) this.listener.event(MG_EV.PUBACK);
     });
     this.nextId = (this.nextId % 65535) + 1;
     return this.nextId;

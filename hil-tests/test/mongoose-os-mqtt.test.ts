@@ -4,7 +4,7 @@
 // board holds nothing.
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MOSQUITTO, mosquittoAvailable, recorder, waitUntil } from '../../certs/test/mosquitto-harness.ts';
+import { MOSQUITTO, mosquittoAvailable, recorder, startMosquitto, waitUntil } from '../../certs/test/mosquitto-harness.ts';
 import { ManualClock, type VirtualEsp32 } from '../index.ts';
 import { mjsRunner } from '../mongoose-os/index.ts';
 import { startFleetBroker, type FleetBroker } from './helpers/fleet-broker.ts';
@@ -78,6 +78,30 @@ describe.skipIf(!available)(`Mongoose OS double: MQTT over mTLS to mosquitto (ne
     chip = undefined;
     await waitUntil(() => seen.some((m) => m.topic === "devices/mqtt-a/status" && m.payload === '{"online":false}'), 'the last will', 10_000);
   });
+
+  it('when the broker goes away the board backs off, reconnects, subscribes again and its CONNACK handler runs again', async () => {
+    const own = await startFleetBroker();
+    try {
+      const id = await own.device('mqtt-d');
+      const conf9 = { device: { id: 'mqtt-d' }, mqtt: { enable: true, server: own.server, ssl_cert: 'device.crt', ssl_key: 'device.key', ssl_ca_cert: 'ca.pem' } };
+      chip = await mgosBoard({ files: { 'init.js': SCRIPT, 'conf9.json': JSON.stringify(conf9), 'device.crt': id.chainPem, 'device.key': id.privateKeyPem, 'ca.pem': own.caPem }, mgos: { scripts: mjsRunner() } });
+      await waitUntil(() => chip!.bootLog().includes('MQTT CONNACK 0'), 'the first CONNACK');
+      const confPath = own.broker.log().match(/Config loaded from (\S+)\./)![1]!;
+      await own.broker.stop();
+      await waitUntil(() => /MQTT reconnect in 2000 ms/.test(chip!.bootLog()), 'the back-off after the drop');
+      own.broker = await startMosquitto(confPath);
+      const ops = await own.operator();
+      const seen = recorder(ops);
+      await ops.subscribeAsync('devices/#');
+      await waitUntil(() => seen.some((m) => m.topic === 'devices/mqtt-d/status' && m.payload.includes('"acks":2')), 'the second CONNACK status', 15_000);
+      await ops.publishAsync('devices/mqtt-d/cmd/again', '{"n":2}');
+      await waitUntil(() => seen.some((m) => m.topic === 'devices/mqtt-d/events'), 'a command after the resubscribe');
+    } finally {
+      chip?.powerOff();
+      chip = undefined;
+      await own.stop();
+    }
+  }, 60_000);
 
   it('a board that cannot reach its broker retries with back-off on the host clock; power-off leaves no timer', async () => {
     const clock = new ManualClock(Date.now());

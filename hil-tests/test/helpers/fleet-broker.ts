@@ -13,6 +13,7 @@ export interface FleetBroker {
   port: number;
   /** The CA chain boards and clients trust (ca.pem on a board). */
   caPem: string;
+  /** Replaceable: a test that restarts mosquitto puts the new one here. */
   broker: Broker;
   /** `127.0.0.1:<port>` for mqtt.server. */
   server: string;
@@ -40,7 +41,7 @@ export async function startFleetBroker(opts: { ca?: Ca } = {}): Promise<FleetBro
   const caPem = readFileSync(profile.paths.cafile, 'utf8');
   const broker = await startMosquitto(profile.confPath);
   const clients: MqttClient[] = [];
-  return {
+  const fleet: FleetBroker = {
     ca,
     dir,
     port,
@@ -57,8 +58,9 @@ export async function startFleetBroker(opts: { ca?: Ca } = {}): Promise<FleetBro
     },
     async stop() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-      await broker.stop();
+      await fleet.broker.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return fleet;
 }

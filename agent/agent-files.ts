@@ -1,12 +1,13 @@
 // The agent as the toolkit ships it: agent/fs/*.js (the firmware fs part) and the
 // config_schema of agent/mos.yml as a config tree (the level-0 defaults a `mos build` makes),
 // for the Mongoose OS double and the bundle builder. Per-device files never come from here.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPerDeviceFile as firmwareRefuses } from '../firmware-js/testgen/demo-firmware.ts';
 
-export const AGENT_DIR = dirname(fileURLToPath(import.meta.url));
+/** agent/ in the sources; compiled into dist/agent/, the sources' agent/ beside dist/. */
+export const AGENT_DIR = ((here: string) => [here, join(here, '..', '..', 'agent')].find((d) => existsSync(join(d, 'mos.yml'))) ?? here)(dirname(fileURLToPath(import.meta.url)));
 export const AGENT_FS_DIR = join(AGENT_DIR, 'fs');
 
 /** Files that belong to one board (written by the station), never to a firmware fs (§2.5). */

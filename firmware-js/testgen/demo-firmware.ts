@@ -10,7 +10,11 @@ export interface DemoFirmwareOptions {
   version?: string;
   /** Approximate app image size in bytes (≤ the 1.5 MiB app slot). */
   appSize?: number;
-  /** Files of the root filesystem (the agent's fs/ files); placeholders when absent. */
+  /**
+   * Files of the root filesystem: the agent's fs/ files (`agent/agent-files.ts` reads them;
+   * `fw demo-bundle` passes them by default). Per-device files are refused (§2.5). Without
+   * this a firmware-only placeholder fs is built (for tests that do not run scripts).
+   */
   fsFiles?: Record<string, Uint8Array>;
   name?: string;
   /** Fixes build_timestamp so bundles are reproducible. */
@@ -32,6 +36,9 @@ export function makeDemoFirmware(opts: DemoFirmwareOptions = {}): DemoFirmware {
   const buildTime = opts.buildTime ?? new Date(Date.UTC(2026, 0, 1));
   const fsPartition = findPartition(MGOS_ESP32_PARTITIONS, 'fs_0');
   if (!fsPartition) throw new Error('default layout lacks fs_0');
+  const fsFiles = { 'conf0.json': new TextEncoder().encode('{}\n'), ...(opts.fsFiles ?? placeholderFsFiles(name, version)) };
+  const perDevice = Object.keys(fsFiles).filter(isPerDeviceFile);
+  if (perDevice.length) throw new Error(`per-device files do not belong in a firmware fs (they would overwrite each board's own on update): ${perDevice.join(', ')}`);
   const parts = {
     boot: makeBootloaderImage(),
     pt: makePartitionTableImage(MGOS_ESP32_PARTITIONS),
@@ -39,7 +46,7 @@ export function makeDemoFirmware(opts: DemoFirmwareOptions = {}): DemoFirmware {
     app: makeAppImage({ version, projectName: name, appSize: opts.appSize, seed: opts.seed }),
     fs: buildLittlefs({
       size: fsPartition.size,
-      files: Object.entries(opts.fsFiles ?? placeholderFsFiles(name, version)).map(([path, data]) => ({ path, data })),
+      files: Object.entries(fsFiles).map(([path, data]) => ({ path, data })),
     }),
   };
   const stamp = buildTime.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -69,11 +76,19 @@ export function makeDemoFirmware(opts: DemoFirmwareOptions = {}): DemoFirmware {
   return { bundle, manifest, parts };
 }
 
-/** Honest placeholders until the agent's fs/ files exist: a dummy conf0.json and an init.js that says what it is. */
+/**
+ * conf1..9.json (and their .try files), certificates and keys are a board's own: §2.5's FS
+ * merge keeps device copies only when the new firmware fs does not have the name.
+ */
+export function isPerDeviceFile(path: string): boolean {
+  const name = path.replace(/^.*\//, '');
+  return /^conf[1-9]\.json(\.try)?$/.test(name) || /\.(pem|crt|key|der)$/i.test(name);
+}
+
+/** A firmware-only fs for callers that pass no files: an init.js that says what it is (conf0.json is added always). */
 function placeholderFsFiles(name: string, version: string): Record<string, Uint8Array> {
   const text = (s: string) => new TextEncoder().encode(s);
   return {
-    'conf0.json': text('{}\n'),
     'init.js': text(`// ${name} ${version}: placeholder root filesystem built by espfleet's test-firmware generator.\nprint('${name} ${version}');\n`),
   };
 }

@@ -5,5 +5,7 @@ export { MGOS_DEFAULTS, type ConfigTree, type ConfigValue } from './config-schem
 export { RootFs } from './root-fs.ts';
 export { UartRpcChannel } from './uart-channel.ts';
 export { RpcFail } from './rpc-fail.ts';
-export { mjsRunner } from './mjs-runner.ts';
+export { mjsRunner, type MjsRunnerOptions, type FfiProvider } from './mjs-runner.ts';
+export { MgosMqtt, MG_EV, ESP32_TLS_CIPHERS, topicMatches } from './mqtt-conn.ts';
+export { MJS_NET_API_FILES, MGOS_EVENT } from './mjs-api-net.ts';
 export type { RpcHandler } from './services.ts';

@@ -1,22 +1,36 @@
 // Runs the agent's init.js / app.js in the project's mJS engine with the Mongoose OS APIs of
-// spec mongoose-os.md §5.2 that the double has so far: Sys, Timer, Cfg, RPC (handlers and
-// RPC.LOCAL calls), File. MQTT, Event and Net are not built: loading their api files fails
-// as a missing file would, and the error is logged like the board's "MJS error".
-import { createMjsEngine, type MjsEngine, type Value } from '../mjs/index.ts';
+// spec mongoose-os.md §5.2 that the double has: Sys, Timer, Cfg, RPC (handlers and RPC.LOCAL
+// calls), File, MQTT, Event and Net's status events. Callers add their own ffi tables (e.g.
+// the agent's crypto helpers) and api files. A missing api file fails the script as on a board.
+import { createMjsEngine, type FfiTable, type MjsEngine, type Value } from '../mjs/index.ts';
 import { binaryToBytes, binaryToText, bytesToBinary, textToBytes } from '../mjs/values.ts';
 import type { FirmwareHost } from '../virtual-esp32/firmware-host.ts';
 import { USER_LEVEL, isTree, lookup } from './config-store.ts';
 import type { MgosScriptContext, MgosScriptRunner } from './firmware.ts';
 import { MJS_API_FILES } from './mjs-api.ts';
+import { MJS_NET_API_FILES, netApi } from './mjs-api-net.ts';
 import { RpcFail } from './rpc-fail.ts';
 
-/** One engine per boot, shared by init.js and app.js (one global scope, as on the board). */
-export function mjsRunner(): MgosScriptRunner {
+/** An ffi symbol table, or one made per boot from the board's context (fs, config, clock). */
+export type FfiProvider = FfiTable | ((ctx: MgosScriptContext) => FfiTable);
+
+export interface MjsRunnerOptions {
+  /** More ffi symbols; a name the double already serves is a bug in the caller (throws). */
+  ffi?: readonly FfiProvider[];
+  /** More api_*.js sources put in front of the FS, like the built-in ones. */
+  apiFiles?: Readonly<Record<string, string>>;
+}
+
+/**
+ * One engine per boot, shared by init.js and app.js (one global scope, as on the board).
+ * The network comes up after the scripts ran (host timer 0), then MQTT connects.
+ */
+export function mjsRunner(options: MjsRunnerOptions = {}): MgosScriptRunner {
   const engines = new WeakMap<FirmwareHost, MjsEngine>();
   return (file, source, ctx) => {
     let engine = engines.get(ctx.host);
     if (!engine) {
-      engine = makeEngine(ctx);
+      engine = makeEngine(ctx, options);
       engines.set(ctx.host, engine);
     }
     const r = engine.run(source, file);
@@ -24,7 +38,7 @@ export function mjsRunner(): MgosScriptRunner {
   };
 }
 
-function makeEngine(ctx: MgosScriptContext): MjsEngine {
+function makeEngine(ctx: MgosScriptContext, options: MjsRunnerOptions): MjsEngine {
   const { host, fs, config } = ctx;
   let engine: MjsEngine | undefined;
   const call = (fn: Value, args: Value[]): Value => {
@@ -38,10 +52,10 @@ function makeEngine(ctx: MgosScriptContext): MjsEngine {
   const json = (s: Value): unknown => (typeof s === 'string' ? JSON.parse(binaryToText(s)) : null);
   const text = (v: unknown): string => textToBytes(JSON.stringify(v) ?? 'null');
 
-  engine = createMjsEngine({
-    fs: { readFile: (path) => (MJS_API_FILES[path] !== undefined && !fs.exists(path) ? new TextEncoder().encode(MJS_API_FILES[path]) : fs.exists(path) ? fs.read(path) : undefined) },
-    print: (line) => ctx.log(line),
-    ffi: {
+  const apiFiles: Record<string, string> = { ...MJS_API_FILES, ...MJS_NET_API_FILES, ...options.apiFiles };
+  const net = netApi(ctx, call);
+  const builtin: FfiTable = {
+      ...net.ffi,
       mgos_uptime: () => host.uptimeMs() / 1000,
       mgos_system_restart_after: (ms) => void host.setTimeout(() => host.restart(), Number(ms)),
       mgos_get_heap_size: () => 294_912,
@@ -124,7 +138,26 @@ function makeEngine(ctx: MgosScriptContext): MjsEngine {
         fs.remove(a);
         return 0;
       },
-    },
+  };
+  const ffi = mergeFfi(builtin, options.ffi ?? [], ctx);
+  engine = createMjsEngine({
+    fs: { readFile: (path) => (apiFiles[path] !== undefined && !fs.exists(path) ? new TextEncoder().encode(apiFiles[path]) : fs.exists(path) ? fs.read(path) : undefined) },
+    print: (line) => ctx.log(line),
+    ffi,
   });
+  host.setTimeout(() => net.networkUp(), 0);
   return engine;
+}
+
+/** The double's symbols plus the caller's; a name served twice is a bug in the caller. */
+export function mergeFfi(builtin: FfiTable, extra: readonly FfiProvider[], ctx: MgosScriptContext): FfiTable {
+  const ffi: FfiTable = { ...builtin };
+  for (const p of extra) {
+    const table = typeof p === 'function' ? p(ctx) : p;
+    for (const [name, fn] of Object.entries(table)) {
+      if (name in ffi) throw new Error(`mjsRunner: ffi symbol ${name} is served twice`);
+      ffi[name] = fn;
+    }
+  }
+  return ffi;
 }

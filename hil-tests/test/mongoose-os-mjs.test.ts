@@ -1,10 +1,11 @@
 // The agent's init.js on the Mongoose OS double, in the project's mJS engine with the §5.2
-// APIs built so far (spec mongoose-os.md §5.1–§5.3): Cfg, Timer on the host clock, Sys,
-// RPC.addHandler (answered over UART), RPC.call(RPC.LOCAL), File.
+// APIs (spec mongoose-os.md §5.1–§5.3): Cfg, Timer on the host clock, Sys, RPC.addHandler
+// (answered over UART), RPC.call(RPC.LOCAL), File; extra ffi tables from the caller.
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLittlefs } from '../../firmware-js/littlefs/index.ts';
 import { ManualClock, type VirtualEsp32 } from '../index.ts';
 import { mjsRunner } from '../mongoose-os/index.ts';
+import { mergeFfi } from '../mongoose-os/mjs-runner.ts';
 import { FS0, RawUart, mgosBoard } from './helpers/mgos-board.ts';
 
 const AGENT = `load('api_config.js');
@@ -68,9 +69,17 @@ describe('Mongoose OS double: the agent in mJS', () => {
     expect((await rpc('Agent.Note', { text: 'hello' })).result).toEqual({ back: 'hello!', missing: null });
   });
 
-  it('an API the double does not have yet (MQTT) fails the script visibly, as a missing file would', async () => {
-    chip = await mgosBoard({ files: { 'init.js': "load('api_mqtt.js');\nprint('not reached');" }, mgos: { scripts: mjsRunner() } });
-    expect(chip.bootLog()).toMatch(/MJS error: .*api_mqtt\.js/);
+  it('an API the double does not have yet (OTA) fails the script visibly, as a missing file would', async () => {
+    chip = await mgosBoard({ files: { 'init.js': "load('api_ota.js');\nprint('not reached');" }, mgos: { scripts: mjsRunner() } });
+    expect(chip.bootLog()).toMatch(/MJS error: .*api_ota\.js/);
     expect(chip.bootLog()).not.toContain('not reached');
+  });
+
+  it('serves extra ffi tables and api files from its caller, made per boot from the board context; a clash is refused', async () => {
+    const api = { 'api_extra.js': "let Extra = { id: ffi('char *extra_id(void)'), n: ffi('int extra_n(int)') };\n" };
+    const runner = mjsRunner({ apiFiles: api, ffi: [{ extra_n: (n) => Number(n) * 2 }, (ctx) => ({ extra_id: () => String(ctx.config.get().device && (ctx.config.get().device as { id: string }).id) })] });
+    chip = await mgosBoard({ files: { 'init.js': "load('api_extra.js');\nprint('extra', Extra.n(21), Extra.id());" }, mgos: { scripts: runner } });
+    expect(chip.bootLog()).toMatch(/extra 42 esp32_[0-9A-F]{6}/);
+    expect(() => mergeFfi({ mgos_uptime: () => 1 }, [{ a: () => 0 }, () => ({ mgos_uptime: () => 0 })], {} as never)).toThrow(/mgos_uptime is served twice/);
   });
 });

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const SOURCES = ['firmware-js', 'certs', 'provisioner', 'hil-tests/virtual-esp32', 'hil-tests/mjs'];
+const SOURCES = ['firmware-js', 'certs', 'provisioner', 'hil-tests/virtual-esp32', 'hil-tests/mjs', 'agent'];
 
 function mtime(path) {
   try {

@@ -1,0 +1,162 @@
+// The agent's fs/*.js under an emulated Mongoose OS API: the double's own api_*.js files
+// (spec mongoose-os.md §5.2) in the project's mJS engine, with their ffi functions served by
+// plain recorders — MQTT publishes, subscriptions, timers, reboots and files are data a
+// table-driven test can drive and inspect, with no board or broker.
+import { createMjsEngine, type MjsEngine, type Value } from '../../hil-tests/mjs/index.ts';
+import { binaryToBytes, binaryToText, bytesToBinary, textToBytes } from '../../hil-tests/mjs/values.ts';
+import { ConfigStore, isTree, lookup, USER_LEVEL } from '../../hil-tests/mongoose-os/config-store.ts';
+import { MJS_API_FILES } from '../../hil-tests/mongoose-os/mjs-api.ts';
+import { MJS_NET_API_FILES } from '../../hil-tests/mongoose-os/mjs-api-net.ts';
+import { topicMatches } from '../../hil-tests/mongoose-os/mqtt-conn.ts';
+import type { RootFs } from '../../hil-tests/mongoose-os/root-fs.ts';
+import { RpcFail } from '../../hil-tests/mongoose-os/rpc-fail.ts';
+import { agentConfigSchema, agentFsFiles } from '../agent-files.ts';
+
+export interface Published {
+  topic: string;
+  msg: string;
+  qos: number;
+  retain: boolean;
+}
+
+export interface EmulatedOptions {
+  /** conf9.json contents (the device layer). */
+  conf9?: Record<string, unknown>;
+  /** Device-only files already on the board (e.g. the replay-guard file). */
+  files?: Record<string, string>;
+  fwVersion?: string;
+}
+
+export class EmulatedMgos {
+  readonly engine: MjsEngine;
+  readonly files = new Map<string, Uint8Array>();
+  readonly config: ConfigStore;
+  readonly pubs: Published[] = [];
+  readonly subs: Array<{ filter: string; fn: Value; ud: Value }> = [];
+  readonly handlers: Array<{ fn: Value; ud: Value }> = [];
+  readonly timers: Array<{ ms: number; flags: number; fn: Value; ud: Value }> = [];
+  readonly reboots: number[] = [];
+  readonly logs: string[] = [];
+  readonly errors: string[] = [];
+  connected = false;
+  uptime = 12;
+  private readonly pending: Array<() => void> = [];
+
+  constructor(opts: EmulatedOptions = {}) {
+    for (const [k, v] of Object.entries(agentFsFiles())) this.files.set(k, v);
+    for (const [k, v] of Object.entries(opts.files ?? {})) this.files.set(k, new TextEncoder().encode(v));
+    if (opts.conf9) this.files.set('conf9.json', new TextEncoder().encode(JSON.stringify(opts.conf9)));
+    const fs = {
+      exists: (p: string) => this.files.has(p),
+      read: (p: string) => this.files.get(p) ?? new Uint8Array(0),
+      write: (p: string, d: Uint8Array) => void this.files.set(p, d),
+      remove: (p: string) => void this.files.delete(p),
+    } as unknown as RootFs;
+    this.config = new ConfigStore({ fs, macHex: 'A1B2C3D4E5F6', log: (l) => this.logs.push(l), extraSchema: agentConfigSchema() as never });
+    this.config.load();
+    const text = (v: unknown) => textToBytes(JSON.stringify(v) ?? 'null');
+    const str = (v: Value) => binaryToText(String(v));
+    const fw = opts.fwVersion ?? '1.2.3';
+    this.engine = createMjsEngine({
+      fs: { readFile: (p) => (MJS_API_FILES[p] ?? MJS_NET_API_FILES[p]) !== undefined ? new TextEncoder().encode((MJS_API_FILES[p] ?? MJS_NET_API_FILES[p]) as string) : this.files.get(p) },
+      print: (line) => this.logs.push(line),
+      ffi: {
+        mgos_uptime: () => this.uptime,
+        mgos_system_restart_after: (ms) => void this.reboots.push(Number(ms)),
+        mgos_get_heap_size: () => 294_912,
+        mgos_get_free_heap_size: () => 180_000,
+        mg_time: () => 1_796_000_000,
+        mgos_set_timer: (ms, flags, fn, ud) => this.timers.push({ ms: Number(ms), flags: Number(flags), fn, ud }),
+        mgos_clear_timer: () => undefined,
+        mgos_dbl_cfg_get: (path) => {
+          const v = lookup(this.config.get(), str(path));
+          return v === undefined || isTree(v) ? null : text(v);
+        },
+        mgos_dbl_cfg_set: (change, save) => {
+          try {
+            const tree = JSON.parse(str(change)) as unknown;
+            if (!isTree(tree)) return false;
+            this.config.set(tree, USER_LEVEL);
+            if (save) this.config.save(USER_LEVEL, false);
+            return true;
+          } catch (e) {
+            if (e instanceof RpcFail) return false;
+            throw e;
+          }
+        },
+        mgos_dbl_rpc_add: () => undefined,
+        mgos_dbl_rpc_call: (dst, method, _args, fn, ud) => {
+          if (str(dst) !== 'RPC.LOCAL' || str(method) !== 'Sys.GetInfo') return false;
+          this.pending.push(() => this.call(fn, [text({ id: lookup(this.config.get(), 'device.id'), app: 'espfleet-agent', fw_version: fw }), 0, '', ud]));
+          return true;
+        },
+        mgos_dbl_file_read: (p) => (this.files.has(str(p)) ? bytesToBinary(this.files.get(str(p))!) : null),
+        mgos_dbl_file_write: (data, p, mode) => {
+          const bytes = binaryToBytes(String(data));
+          const old = String(mode).startsWith('a') ? (this.files.get(str(p)) ?? new Uint8Array(0)) : new Uint8Array(0);
+          this.files.set(str(p), new Uint8Array([...old, ...bytes]));
+          return bytes.length;
+        },
+        remove: (p) => (this.files.delete(str(p)) ? 0 : -1),
+        rename: () => -1,
+        mgos_dbl_mqtt_sub: (topic, fn, ud) => void this.subs.push({ filter: str(topic), fn, ud }),
+        mgos_dbl_mqtt_pub: (topic, msg, qos, retain) => {
+          if (!this.connected) return 0;
+          this.pubs.push({ topic: str(topic), msg: binaryToText(String(msg)), qos: Number(qos), retain: retain === true });
+          return this.pubs.length;
+        },
+        mgos_dbl_mqtt_add_global_handler: (fn, ud) => void this.handlers.push({ fn, ud }),
+        mgos_mqtt_global_is_connected: () => this.connected,
+        mgos_dbl_event_add: () => true,
+        mgos_dbl_event_add_group: () => true,
+        mgos_dbl_event_trigger: () => 0,
+        mgos_dbl_event_register_base: () => true,
+      },
+    });
+  }
+
+  /** Runs init.js as the board does after INIT_DONE; errors are collected, not thrown. */
+  boot(): this {
+    const r = this.engine.run(new TextDecoder().decode(this.files.get('init.js')), 'init.js');
+    if (!r.ok) this.errors.push(`${r.error.message} (${r.error.file}:${r.error.line})`);
+    this.flush();
+    return this;
+  }
+
+  call(fn: Value, args: Value[]): Value {
+    const r = this.engine.call(fn, args);
+    if (!r.ok) {
+      this.errors.push(`${r.error.message} (${r.error.file}:${r.error.line})`);
+      return undefined;
+    }
+    return r.value;
+  }
+
+  /** Runs queued asynchronous callbacks (RPC.call results). */
+  flush(): void {
+    while (this.pending.length) this.pending.shift()!();
+  }
+
+  /** The broker's CONNACK: global handlers get EV_CONNACK (202). */
+  connack(): void {
+    this.connected = true;
+    for (const h of [...this.handlers]) this.call(h.fn, [null, 202, null, h.ud]);
+    this.flush();
+  }
+
+  /** A message arrives on `topic` (bytes as latin1 text); every matching subscription sees it. */
+  deliver(topic: string, msg: string | Uint8Array): void {
+    const bytes = typeof msg === 'string' ? new TextEncoder().encode(msg) : msg;
+    for (const s of [...this.subs]) if (topicMatches(s.filter, topic)) this.call(s.fn, [null, textToBytes(topic), bytesToBinary(bytes), s.ud]);
+    this.flush();
+  }
+
+  /** Published payloads on `topic`, parsed. */
+  published(topic: string): unknown[] {
+    return this.pubs.filter((p) => p.topic === topic).map((p) => JSON.parse(p.msg) as unknown);
+  }
+
+  cfg(path: string): unknown {
+    return lookup(this.config.get(), path);
+  }
+}

@@ -19,11 +19,13 @@ export const MJS_API_FILES: Readonly<Record<string, string>> = {
   _set: ffi('int mgos_set_timer(int, int, void (*)(userdata), userdata)'),
   _del: ffi('void mgos_clear_timer(int)'),
   _now: ffi('double mg_time(void)'),
+  _fmt: ffi('char *mgos_dbl_strftime(char *, double)'),
   REPEAT: 1,
   RUN_NOW: 2,
   set: function(ms, flags, fn, ud) { return Timer._set(ms, flags, fn, ud); },
   del: function(id) { Timer._del(id); },
-  now: function() { return Timer._now(); }
+  now: function() { return Timer._now(); },
+  fmt: function(fmt, t) { return Timer._fmt(fmt, t); }
 };
 `,
   'api_config.js': `let Cfg = {

@@ -10,6 +10,8 @@ import type { MgosScriptContext, MgosScriptRunner } from './firmware.ts';
 import { MJS_API_FILES } from './mjs-api.ts';
 import { MJS_NET_API_FILES, netApi } from './mjs-api-net.ts';
 import { RpcFail } from './rpc-fail.ts';
+import { strftime } from './strftime.ts';
+import { isRunaway, tripWatchdog } from './watchdog.ts';
 
 /** An ffi symbol table, or one made per boot from the board's context (fs, config, clock). */
 export type FfiProvider = FfiTable | ((ctx: MgosScriptContext) => FfiTable);
@@ -34,7 +36,9 @@ export function mjsRunner(options: MjsRunnerOptions = {}): MgosScriptRunner {
       engines.set(ctx.host, engine);
     }
     const r = engine.run(source, file);
-    if (!r.ok) ctx.log(`mgos_mjs_init        MJS error: ${r.error.message} (${r.error.file}:${r.error.line})`);
+    if (r.ok) return;
+    ctx.log(`mgos_mjs_init        MJS error: ${r.error.message} (${r.error.file}:${r.error.line})`);
+    if (isRunaway(r.error.message)) tripWatchdog(ctx, file);
   };
 }
 
@@ -45,6 +49,7 @@ function makeEngine(ctx: MgosScriptContext, options: MjsRunnerOptions): MjsEngin
     const r = engine!.call(fn, args);
     if (!r.ok) {
       ctx.log(`mgos_mjs             MJS callback error: ${r.error.message} (${r.error.file}:${r.error.line})`);
+      if (isRunaway(r.error.message)) tripWatchdog(ctx, `a callback in ${r.error.file}`);
       return undefined;
     }
     return r.value;
@@ -61,6 +66,7 @@ function makeEngine(ctx: MgosScriptContext, options: MjsRunnerOptions): MjsEngin
       mgos_get_heap_size: () => 294_912,
       mgos_get_free_heap_size: () => 180_000,
       mg_time: () => host.now() / 1000,
+      mgos_dbl_strftime: (fmt, t) => textToBytes(strftime(binaryToText(String(fmt)), Number(t))),
       mgos_set_timer: (ms, flags, fn, ud) => {
         const every = (Number(flags) & 1) !== 0;
         const tick = () => void call(fn, [ud]);

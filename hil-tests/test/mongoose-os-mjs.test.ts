@@ -82,4 +82,21 @@ describe('Mongoose OS double: the agent in mJS', () => {
     expect(chip.bootLog()).toMatch(/extra 42 esp32_[0-9A-F]{6}/);
     expect(() => mergeFfi({ mgos_uptime: () => 1 }, [{ a: () => 0 }, () => ({ mgos_uptime: () => 0 })], {} as never)).toThrow(/mgos_uptime is served twice/);
   });
+
+  it('Timer.fmt formats board time as strftime does (UTC, the default tz)', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 2, 3, 4, 5));
+    const script = "load('api_timer.js');\nprint(Timer.fmt('%Y-%m-%d %H:%M:%S %a %b %j %%', Timer.now()));\n";
+    chip = await mgosBoard({ chip: { clock }, files: { 'init.js': script }, mgos: { scripts: mjsRunner() } });
+    expect(chip.bootLog()).toContain('2026-12-02 03:04:05 Wed Dec 336 %');
+  });
+
+  it('a runaway script trips the watchdog: the board reboots through the boot check', async () => {
+    const script = "let n = 0;\nwhile (true) { n = n + 1; }\n";
+    chip = await mgosBoard({ files: { 'init.js': script }, mgos: { scripts: mjsRunner() } });
+    for (let i = 0; i < 200 && chip.resets < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(chip.resets).toBeGreaterThanOrEqual(2);
+    expect(chip.bootLog()).toContain('rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)');
+    expect(chip.bootLog()).toContain('boot: Loaded app from partition at offset');
+    chip.powerOff(); // it would trip again on every boot, as a board with such a script does
+  });
 });

@@ -10,11 +10,12 @@ import { addEscrowKeystoreOptions, openEscrowKeystore, type EscrowKeystoreOption
 import { addBoardOptions, sessionOptions, type BoardCliOptions } from './board-options.ts';
 import { readFlashInput, type FlashInput } from './flash-inputs.ts';
 import { flashProgress } from './progress.ts';
+import { addProgressOptions, progressFor, type ProgressCliOptions } from '../../progress.ts';
 
 /** Refusals about what may be written to this board (not a session or file problem). */
 export class FlashCliError extends EspfleetError {}
 
-interface Options extends BoardCliOptions, EscrowKeystoreOptions {
+interface Options extends BoardCliOptions, EscrowKeystoreOptions, ProgressCliOptions {
   json?: boolean;
   encryptWithEscrow?: boolean;
 }
@@ -32,8 +33,8 @@ export function registerFlash(program: Command, ctx: CliContext): void {
   const cmd = addBoardOptions(program.command('flash'))
     .argument('<inputs...>', 'a fw.zip bundle, or address/file pairs')
     .option('--encrypt-with-escrow', "for a board with flash encryption on: encrypt the parts flagged 'encrypt' with the board's key from --keystore");
-  addEscrowKeystoreOptions(cmd, false)
-    .option('--json', 'print the result as JSON')
+  addProgressOptions(addEscrowKeystoreOptions(cmd, false))
+    .option('--json', 'print the result as JSON (progress stays on stderr)')
     .addHelpText(
       'after',
       `
@@ -82,9 +83,10 @@ async function flashBoard(ctx: CliContext, inputs: string[], opts: Options, stra
         const input = readFlashInput(inputs, facts.flash.sizeBytes);
         strategy.check?.(facts, input);
         if (stopped()) throw interruptedFlash(opts.port, undefined);
-        if (!opts.json) ctx.note(`flashing ${input.title}${strategy.how} to ${facts.package} ${facts.mac} on ${opts.port}`);
+        const reporter = progressFor(ctx, opts);
+        reporter.note(`flashing ${input.title}${strategy.how} to ${facts.package} ${facts.mac} on ${opts.port}`);
         const names = input.regions.map((r) => r.name ?? '');
-        const progress = flashProgress(ctx, names);
+        const progress = flashProgress(reporter, names);
         const finished: string[] = [];
         // Ctrl-C is honoured between two commands to the stub (each progress report), never
         // inside one, so the loader is never left mid-command.

@@ -15,7 +15,7 @@ Unlocking is required: it proves the file is intact (the whole file is
 authenticated) before anything is listed.
 
 Example:
-  espfleet keystore list --keystore factory-keys.json --key-file /secure/keystore.key --json`,
+  espfleet keystore list --keystore factory-keys.json --keystore-key-file /secure/keystore.key --json`,
     )
     .action(async (opts: KeystoreCliOptions) => {
       const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));

@@ -24,7 +24,7 @@ All records are re-encrypted and written in one durable replace: a crash leaves 
 old keystore (old key) intact.
 
 Example:
-  espfleet keystore rotate --keystore factory-keys.json --key-file old.key --new-key-file new.key`,
+  espfleet keystore rotate --keystore factory-keys.json --keystore-key-file old.key --new-key-file new.key`,
     )
     .action(async (opts: Options) => {
       const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));

@@ -41,7 +41,7 @@ describe('espfleet keystore', () => {
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01', kind: 'flash-encryption-key' })]);
     expect(list.stdout).not.toContain(Buffer.from(secret).toString('hex'));
     const text = await espfleet(['keystore', 'list', '--keystore', ks, '--keystore-key-file', keyFile]);
-    expect(text.stdout).toMatch(/^24:0a:c4:00:00:01 +esp32_000001 +flash-encryption-key/);
+    expect(text.stdout).toMatch(/^DEVICE ID +MAC +KIND +CREATED\nesp32_000001 +24:0a:c4:00:00:01 +flash-encryption-key/);
   });
 
   it('passphrase keystores: wrong passphrase and tampering are distinct one-line errors; rotate keeps records', async () => {

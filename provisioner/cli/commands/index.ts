@@ -25,7 +25,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'ports',
-    summary: 'list serial ports with USB VID/PID, marking likely ESP boards',
+    summary: 'list serial ports: port, USB VID:PID, ESP? for likely ESP boards, bridge',
     load: async () => (await import('./ports/index.ts')).registerPorts,
   },
   {

@@ -4,6 +4,7 @@ import { listIssued, openCaRecords } from '../../../../certs/index.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { caDirOption } from './unlock.ts';
+import { renderTable } from '../../format.ts';
 
 interface Options {
   caDir: string;
@@ -13,7 +14,7 @@ interface Options {
 
 export function register(ca: Command, ctx: CliContext): void {
   caDirOption(ca.command('list'), 'CA directory')
-    .description('list issued certificates, or those expiring soon')
+    .description('list issued certificates (serial, role, name, expiry, status), or those expiring soon')
     .option('--expiring-within <days>', 'only valid certificates that expire within this many days', intArg(0, 36500))
     .option('--json', 'print the result as JSON')
     .addHelpText(
@@ -29,9 +30,7 @@ Example:
       const records = listIssued(openCaRecords(opts.caDir), opts.expiringWithin === undefined ? {} : { expiringWithinDays: opts.expiringWithin });
       if (opts.json) return ctx.json(records);
       if (records.length === 0) return ctx.out('no certificates');
-      for (const r of records) {
-        const state = r.status === 'revoked' ? `revoked (${r.reason ?? 'unspecified'})` : r.expired ? 'expired' : 'valid';
-        ctx.out(`${r.serialHex}  ${r.role.padEnd(8)} ${r.cn.padEnd(24)} until ${r.notAfter}  ${state}`);
-      }
+      const rows = records.map((r) => [r.serialHex, r.role, r.cn, r.notAfter, r.status === 'revoked' ? `revoked (${r.reason ?? 'unspecified'})` : r.expired ? 'expired' : 'valid']);
+      for (const line of renderTable(['SERIAL', 'ROLE', 'NAME', 'NOT AFTER', 'STATUS'], rows)) ctx.out(line);
     });
 }

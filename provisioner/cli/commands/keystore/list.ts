@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { openKeystore } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
+import { renderTable } from '../../format.ts';
 import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
 
 export function register(keystore: Command, ctx: CliContext): void {
@@ -22,6 +23,7 @@ Example:
       const entries = ks.list();
       if (opts.json) return ctx.json(entries);
       if (entries.length === 0) return ctx.out('no records');
-      for (const e of entries) ctx.out(`${e.mac}  ${e.deviceId.padEnd(24)} ${e.kind}  ${e.createdAt}`);
+      // The order the description gives: device id, MAC, kind, date.
+      for (const line of renderTable(['DEVICE ID', 'MAC', 'KIND', 'CREATED'], entries.map((e) => [e.deviceId, e.mac, e.kind, e.createdAt]))) ctx.out(line);
     });
 }

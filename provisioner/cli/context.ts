@@ -33,6 +33,8 @@ export interface CliContext extends CliIo {
   json(data: unknown): void;
   /** Prints a line of progress or warning to stderr. */
   note(line: string): void;
+  /** The program with every group loaded (for `completion`, which describes them all). */
+  fullProgram?: () => Promise<import('commander').Command>;
 }
 
 export function makeContext(io: CliIo): CliContext {

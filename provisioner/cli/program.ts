@@ -14,6 +14,7 @@ import { ExitCode, Interrupted } from './exit.ts';
  */
 export async function createProgram(io: CliIo, opts: { argv?: readonly string[]; allGroups?: boolean } = {}): Promise<{ program: Command; ctx: CliContext }> {
   const ctx = makeContext(io);
+  ctx.fullProgram = async () => (opts.allGroups ? program : (await createProgram(io, { allGroups: true })).program);
   const program = new Command('espfleet')
     .description(
       'Provision, secure and update ESP32 boards that run Mongoose OS.\n' +

@@ -98,4 +98,9 @@ export const commandGroups: readonly CommandGroup[] = [
     summary: "check and run the mJS agent off-board, as a board's mJS would",
     load: async () => (await import('./agent/index.ts')).registerAgent,
   },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script: espfleet completion bash|zsh|fish',
+    load: async () => (await import('./completion/index.ts')).registerCompletion,
+  },
 ];

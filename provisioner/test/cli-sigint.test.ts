@@ -91,7 +91,7 @@ describe('SIGINT to espfleet flash (real processes)', () => {
     const v2 = join(dir, 'fw2.zip');
     writeFileSync(v2, makeDemoFirmware({ version: '2.0.0', appSize: 0x20000, seed: 2 }).bundle);
     await portFree();
-    const r = await run(['flash', '--port', url, v2], (e) => (/^boot at 0x1000: .* verified$/m.test(e) ? 1 : 0));
+    const r = await run(['flash', '--port', url, v2], (e) => (/^boot at 0x00001000: .* verified$/m.test(e) ? 1 : 0));
     expectInterrupted(r, /boot at 0x1000 written and verified; |stopped after boot at 0x1000/);
     await portFree();
     const again = await run(['flash', '--port', url, v2]);

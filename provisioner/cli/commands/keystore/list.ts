@@ -1,9 +1,8 @@
 // `espfleet keystore list`: which devices have escrowed secrets (never the secrets).
 import type { Command } from 'commander';
-import { openKeystore } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
 import { renderTable } from '../../format.ts';
-import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
+import { keystoreOptions, openKeystoreFromOptions, type KeystoreCliOptions } from './secret.ts';
 
 export function register(keystore: Command, ctx: CliContext): void {
   keystoreOptions(keystore.command('list'))
@@ -19,7 +18,7 @@ Example:
   espfleet keystore list --keystore factory-keys.json --keystore-key-file /secure/keystore.key --json`,
     )
     .action(async (opts: KeystoreCliOptions) => {
-      const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));
+      const ks = await openKeystoreFromOptions(ctx, opts);
       const entries = ks.list();
       if (opts.json) return ctx.json(entries);
       if (entries.length === 0) return ctx.out('no records');

@@ -1,8 +1,7 @@
 // `espfleet keystore rotate`: re-encrypt every record under a new master key.
 import type { Command } from 'commander';
-import { openKeystore } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
-import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
+import { keystoreOptions, keystoreSecret, openKeystoreFromOptions, type KeystoreCliOptions } from './secret.ts';
 
 export const NEW_PASSPHRASE_ENV = 'ESPFLEET_KEYSTORE_NEW_PASSPHRASE';
 
@@ -27,7 +26,7 @@ Example:
   espfleet keystore rotate --keystore factory-keys.json --keystore-key-file old.key --new-key-file new.key`,
     )
     .action(async (opts: Options) => {
-      const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));
+      const ks = await openKeystoreFromOptions(ctx, opts);
       const next = await keystoreSecret(
         ctx,
         { ...(opts.newKeyFile ? { keyFile: opts.newKeyFile } : {}), ...(opts.newPassphraseFile ? { passphraseFile: opts.newPassphraseFile } : {}) },

@@ -1,7 +1,7 @@
 // Shared by the `keystore` subcommands: the keystore is unlocked by a key file or a
 // passphrase (env, file, prompt); neither ever appears in argv or logs (invariant 3).
 import type { Command } from 'commander';
-import type { KeystoreSecret } from '../../../../certs/index.ts';
+import { CertsError, openKeystore, type Keystore, type KeystoreSecret } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
 import { resolvePassphrase } from '../../secrets.ts';
 import { deprecatedAlias } from '../../flags.ts';
@@ -37,4 +37,20 @@ export async function keystoreSecret(
   const keyFile = opts.keystoreKeyFile ?? opts.keyFile;
   if (keyFile) return { keyFile };
   return { passphrase: await resolvePassphrase(ctx, { what: 'keystore', envVar, file: opts.keystorePassphraseFile ?? opts.passphraseFile, confirm }) };
+}
+
+/** Opens the keystore named by the options; a wrong secret's hint names this CLI's flags. */
+export async function openKeystoreFromOptions(ctx: CliContext, opts: KeystoreCliOptions): Promise<Keystore> {
+  const secret = await keystoreSecret(ctx, opts);
+  try {
+    return await openKeystore(opts.keystore, secret);
+  } catch (e) {
+    if (e instanceof CertsError && e.code === 'certs.keystore.bad_passphrase') {
+      throw new CertsError(e.code, e.message, {
+        hint: `check $${KEYSTORE_PASSPHRASE_ENV}, --keystore-passphrase-file or --keystore-key-file (if they are right, the file header was altered)`,
+        cause: e,
+      });
+    }
+    throw e;
+  }
 }

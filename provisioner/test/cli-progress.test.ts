@@ -172,6 +172,19 @@ describe('long commands with stderr not a terminal', () => {
     expect(r.stdout).toMatch(/^flash encryption on for /);
   });
 
+  it('flash --json stopped by Ctrl-C: the interruption is a JSON error too, exit 130', { timeout: 60_000 }, async () => {
+    const b = board();
+    const app = join(dir, 'stop.bin');
+    writeFileSync(app, new Uint8Array(0x2000).fill(1));
+    const ctrlC = new AbortController();
+    const r = await espfleet(['flash', '--port', b.simUrl, '0x10000', app, '--json'], { interrupt: ctrlC.signal, onStderr: (t) => t.startsWith('flashing ') && ctrlC.abort() });
+    expect(r.code, r.stderr).toBe(130);
+    const { error } = JSON.parse(r.stdout) as { error: { code: string; message: string; hint: string } };
+    expect(error.code).toBe('cli.interrupted');
+    expect(error.message).toMatch(/^flash on sim:\/\/\S+ stopped /);
+    expect(error.hint).toMatch(/run the same command again/);
+  });
+
   it('device fs put and get: a line at the start and the end of the transfer', { timeout: 60_000 }, async () => {
     const chip = await mgosBoard({ files: {} });
     const off = registerSimBoard(chip.options.name, chip);

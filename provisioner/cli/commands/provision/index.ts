@@ -8,7 +8,8 @@ import type { CliContext } from '../../context.ts';
 import { ExitCode, Interrupted } from '../../exit.ts';
 import { loadStationConfig, type StationConfig } from '../../../station/config.ts';
 import { openStation } from '../../../station/open-station.ts';
-import { renderSummary, runStation, summaryRows, watchStation } from '../../../station/runner.ts';
+import { runStation, summaryRows, watchStation } from '../../../station/runner.ts';
+import { renderTable } from '../../format.ts';
 import type { BoardOutcome } from '../../../station/pipeline.ts';
 import { checkPorts, stationPorts, watchedPorts } from '../../../station/station-ports.ts';
 import { STATION_ENV } from '../devices/station-paths.ts';
@@ -110,9 +111,16 @@ function report(ctx: CliContext, outcomes: readonly BoardOutcome[], opts: Option
   if (opts.json) {
     ctx.json(summaryRows(outcomes).map((row, i) => ({ ...row, error: outcomes[i]?.error ?? null, record: outcomes[i]?.record ?? null })));
   } else {
-    for (const line of renderSummary(outcomes)) ctx.out(line);
+    for (const line of summaryTable(outcomes)) ctx.out(line);
   }
   if (outcomes.some((o) => !o.ok)) throw new ExitCode(1);
+}
+
+/** The summary: the columns the help names (port, device id, MAC, result, time, reason), then a count. */
+export function summaryTable(outcomes: readonly BoardOutcome[]): string[] {
+  const rows = summaryRows(outcomes).map((r) => [r.port, r.deviceId ?? '-', r.mac ?? '-', r.result + (r.resumed ? ' (resumed)' : ''), `${(r.durationMs / 1000).toFixed(1)}s`, r.reason ?? '']);
+  const ok = outcomes.filter((o) => o.ok).length;
+  return [...renderTable(['PORT', 'DEVICE ID', 'MAC', 'RESULT', 'TIME', 'REASON'], rows), `${ok} provisioned, ${outcomes.length - ok} failed`];
 }
 
 /**

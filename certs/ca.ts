@@ -149,7 +149,7 @@ export function openCa(dir: string, passphrase: string, opts: CaClockOptions = {
   const metaPath = join(dir, CA_FILES.meta);
   if (!existsSync(metaPath)) {
     throw new CertsError('certs.ca.not_found', `no CA in ${dir} (missing ${CA_FILES.meta})`, {
-      hint: 'create one with `espfleet ca init --dir <dir>` or check --dir',
+      hint: 'create one with `espfleet ca init --ca-dir <dir>` or check --ca-dir',
     });
   }
   const read = (name: string) => {
@@ -202,7 +202,7 @@ export function openCa(dir: string, passphrase: string, opts: CaClockOptions = {
 export function openCaRecords(dir: string, opts: CaClockOptions = {}): Pick<Ca, 'dir' | 'index' | 'clock'> {
   if (!existsSync(join(dir, CA_FILES.meta))) {
     throw new CertsError('certs.ca.not_found', `no CA in ${dir} (missing ${CA_FILES.meta})`, {
-      hint: 'create one with `espfleet ca init --dir <dir>` or check --dir',
+      hint: 'create one with `espfleet ca init --ca-dir <dir>` or check --ca-dir',
     });
   }
   return { dir, index: IssuanceIndex.load(join(dir, CA_FILES.index)), clock: opts.clock ?? (() => new Date()) };

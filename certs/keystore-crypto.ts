@@ -58,7 +58,7 @@ export function readKeyFile(path: string): Uint8Array {
   if (/^[0-9a-fA-F]{64}$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
   if (bytes.length === 32) return new Uint8Array(bytes);
   throw new CertsError('certs.keystore.bad_key_file', `the keystore key file ${path} holds ${bytes.length} bytes; expected 32 raw bytes or 64 hex digits`, {
-    hint: 'create one with `espfleet keystore init --key-file <new file>`',
+    hint: 'create one with `espfleet keystore init --keystore-key-file <new file>`',
   });
 }
 
@@ -101,6 +101,6 @@ export function open(key: Buffer, sealed: { nonce: string; ciphertext: string },
 
 function secretKindError(expected: string, got: string): CertsError {
   return new CertsError('certs.keystore.wrong_secret_kind', `this keystore is unlocked with ${expected}, but ${got} was given`, {
-    hint: expected === 'a passphrase' ? 'set ESPFLEET_KEYSTORE_PASSPHRASE or --passphrase-file' : 'pass --key-file <file>',
+    hint: expected === 'a passphrase' ? 'set ESPFLEET_KEYSTORE_PASSPHRASE or --keystore-passphrase-file' : 'pass --keystore-key-file <file>',
   });
 }

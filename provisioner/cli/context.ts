@@ -1,6 +1,7 @@
 // What every command gets instead of reaching for process globals, so the whole
 // program runs in-process in tests (STYLE.md lesson 6).
 import type { Writable } from 'node:stream';
+import type { ProgressClock } from './progress.ts';
 
 export interface CliIo {
   stdout: Pick<Writable, 'write'> & { isTTY?: boolean };
@@ -11,6 +12,8 @@ export interface CliIo {
   prompt?: (question: string) => Promise<string>;
   /** Ctrl-C for commands that stop cleanly (flash, provision); absent in-process unless a test gives one. */
   interrupt?: CliInterrupt;
+  /** The progress reporter's clock and heartbeat; tests give their own (cli/progress.ts). */
+  progressClock?: ProgressClock;
 }
 
 export interface CliInterrupt {
@@ -30,6 +33,8 @@ export interface CliContext extends CliIo {
   json(data: unknown): void;
   /** Prints a line of progress or warning to stderr. */
   note(line: string): void;
+  /** The program with every group loaded (for `completion`, which describes them all). */
+  fullProgram?: () => Promise<import('commander').Command>;
 }
 
 export function makeContext(io: CliIo): CliContext {

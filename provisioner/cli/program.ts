@@ -14,6 +14,7 @@ import { ExitCode, Interrupted } from './exit.ts';
  */
 export async function createProgram(io: CliIo, opts: { argv?: readonly string[]; allGroups?: boolean } = {}): Promise<{ program: Command; ctx: CliContext }> {
   const ctx = makeContext(io);
+  ctx.fullProgram = async () => (opts.allGroups ? program : (await createProgram(io, { allGroups: true })).program);
   const program = new Command('espfleet')
     .description(
       'Provision, secure and update ESP32 boards that run Mongoose OS.\n' +
@@ -62,28 +63,47 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (e) {
-    return reportError(e, io);
+    return reportError(e, io, wantsJson(argv));
   }
 }
 
-function reportError(e: unknown, io: CliIo): number {
+/** `--json` among the options (not after `--`): errors are printed as JSON too. */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * Prints an error and returns the exit status. With `--json` the error is one JSON object
+ * on stdout, `{"error": {"code", "message", "hint"}}`, where the result would have been
+ * (docs/cli.md "JSON"); the exit statuses are the same either way.
+ */
+export function reportError(e: unknown, io: CliIo, json = false): number {
+  const asJson = (code: string, message: string, hint: string | undefined, exit: number) => {
+    io.stdout.write(`${JSON.stringify({ error: { code, message, hint: hint ?? null, exitCode: exit } })}\n`);
+    return exit;
+  };
   if (e instanceof ExitCode) return e.code;
   if (e instanceof Interrupted) {
+    if (json) return asJson(e.code, e.message, e.hint, e.exitCode);
     io.stderr.write(`interrupted: ${e.message} [${e.code}]\n`);
     if (e.hint) io.stderr.write(`hint: ${e.hint}\n`);
     return e.exitCode;
   }
   if (e instanceof CommanderError) {
-    // Commander already printed usage errors; help and version exit 0.
+    // Commander already printed usage errors on stderr; help and version exit 0.
+    if (json && e.exitCode !== 0) return asJson(`cli.usage.${e.code.replace(/^commander\./, '')}`, e.message.replace(/^error: /, ''), 'run with --help for usage', e.exitCode);
     return e.exitCode;
   }
   if (isEspfleetError(e)) {
+    if (json) return asJson(e.code, e.message, e.hint, 1);
     io.stderr.write(`error: ${e.message} [${e.code}]\n`);
     if (e.hint) io.stderr.write(`hint: ${e.hint}\n`);
     return 1;
   }
-  // A bug: show everything.
+  // A bug: show everything (the stack on stderr, also with --json).
   io.stderr.write(`internal error (please report): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  if (json) return asJson('cli.internal', e instanceof Error ? e.message : String(e), 'this is a bug in espfleet: please report it with the stack printed on stderr', 70);
   return 70;
 }
 

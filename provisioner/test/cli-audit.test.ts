@@ -28,7 +28,7 @@ describe('espfleet audit verify', () => {
     const text = await espfleet(['audit', 'verify', '--station', join(dir, 'station.toml')]);
     expect(text.code).toBe(0);
     expect(text.stdout).toBe(`audit log intact: 5 entries (${log}); not checked against a registry anchor (no registry at ${join(dir, 'registry.sqlite')})\n`);
-    const json = await espfleet(['audit', 'verify', '--log', 'logs/audit.jsonl', '--json'], { cwd: dir });
+    const json = await espfleet(['audit', 'verify', '--audit-log', 'logs/audit.jsonl', '--json'], { cwd: dir });
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual({ path: log, ok: true, entries: 5, anchor: null });
     const viaCwd = await espfleet(['audit', 'verify'], { cwd: dir });
@@ -52,7 +52,7 @@ describe('espfleet audit verify', () => {
     const { log } = await station(4);
     const text = readFileSync(log, 'utf8');
     writeFileSync(log, text.slice(0, text.length - 20));
-    const r = await espfleet(['audit', 'verify', '--log', log]);
+    const r = await espfleet(['audit', 'verify', '--audit-log', log]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^audit log BROKEN at line 4: incomplete last line/);
   });
@@ -62,7 +62,7 @@ describe('espfleet audit verify', () => {
     const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
     writeFileSync(log, `${lines.slice(0, 3).join('\n')}\n`);
     rmSync(headPath(log));
-    const r = await espfleet(['audit', 'verify', '--log', log]);
+    const r = await espfleet(['audit', 'verify', '--audit-log', log]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe(`audit log BROKEN at line 4: the head file ${headPath(log)} is missing: lines may have been removed from the end (${log}; 3 entries verified before it)\n`);
   });
@@ -78,7 +78,7 @@ describe('espfleet audit verify', () => {
     const r = await espfleet(['audit', 'verify', '--station', join(dir, 'station.toml')]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe(`audit log BROKEN at line 4: missing: the registry ${registry} anchors 5 entries but the log has 3 (lines removed from the end) (${log}; 3 entries verified before it)\n`);
-    const byFlags = await espfleet(['audit', 'verify', '--log', log, '--registry', registry, '--json']);
+    const byFlags = await espfleet(['audit', 'verify', '--audit-log', log, '--registry', registry, '--json']);
     expect(byFlags.code).toBe(1);
     expect(JSON.parse(byFlags.stdout)).toMatchObject({ ok: false, entries: 3, anchor: { registry, entries: 5 } });
     // The log and its head deleted altogether: still found.
@@ -90,7 +90,7 @@ describe('espfleet audit verify', () => {
   });
 
   it('a missing log is an error, not "intact"', async () => {
-    const r = await espfleet(['audit', 'verify', '--log', join(tmpdir(), 'no-such-audit.jsonl')]);
+    const r = await espfleet(['audit', 'verify', '--audit-log', join(tmpdir(), 'no-such-audit.jsonl')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no audit log at .* \[station\.audit\.not_found\]/);
   });
@@ -99,6 +99,6 @@ describe('espfleet audit verify', () => {
     const r = await espfleet(['audit', 'verify', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Exit status: 0 intact, 1 broken/);
-    expect(r.stdout).toMatch(/espfleet audit verify --log audit.jsonl --json/);
+    expect(r.stdout).toMatch(/espfleet audit verify --audit-log audit.jsonl --json/);
   });
 });

@@ -15,8 +15,8 @@ let caDir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'espfleet-cli-broker-'));
   caDir = join(dir, 'ca');
-  expect((await espfleet(['ca', 'init', '--dir', caDir], { env })).code).toBe(0);
-  const op = await espfleet(['ca', 'client-cert', '--dir', caDir, '--role', 'operator', '--name', 'ops-1', '--out-cert', join(dir, 'op.pem'), '--out-key', join(dir, 'op.key')], { env });
+  expect((await espfleet(['ca', 'init', '--ca-dir', caDir], { env })).code).toBe(0);
+  const op = await espfleet(['ca', 'client-cert', '--ca-dir', caDir, '--role', 'operator', '--name', 'ops-1', '--out-cert', join(dir, 'op.pem'), '--out-key', join(dir, 'op.key')], { env });
   expect(op.code, op.stderr).toBe(0);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,7 +30,7 @@ describe('espfleet broker config', () => {
   it('writes a profile mosquitto starts from, listing the operator in the ACL', async () => {
     const out = join(dir, 'broker');
     const port = await freePort();
-    const args = ['broker', 'config', '--ca-dir', caDir, '--out-dir', out, '--port', String(port), '--host', '127.0.0.1', '--bind', '127.0.0.1', '--json'];
+    const args = ['broker', 'config', '--ca-dir', caDir, '--out-dir', out, '--listen-port', String(port), '--host', '127.0.0.1', '--bind', '127.0.0.1', '--json'];
     if (process.getuid?.() === 0) args.push('--user', 'root');
     const r = await espfleet(args, { env });
     expect(r.code, r.stderr).toBe(0);

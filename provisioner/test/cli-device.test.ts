@@ -90,8 +90,12 @@ describe('espfleet device', () => {
     const data = Buffer.alloc(10_000, 0).map((_, i) => (i * 7) & 0xff);
     writeFileSync(join(dir, 'blob.bin'), data);
     const put = await espfleet(['device', 'fs', 'put', 'blob.bin', '--port', port], { cwd: dir });
-    expect(put.stderr).toBe('');
+    // Progress on stderr (not a terminal here): plain lines, the phase's start and its end.
+    expect(put.stderr).toMatch(/^put blob\.bin: 0 B of 9\.8 KiB \(0%\)$/m);
+    expect(put.stderr).toMatch(/^put blob\.bin: 9\.8 KiB of 9\.8 KiB \(100%\)/m);
     expect(put.stdout).toMatch(/^put blob\.bin: 10000 bytes in 4 chunks$/m);
+    const quiet = await espfleet(['device', 'fs', 'put', 'blob.bin', '--port', port, '--quiet'], { cwd: dir });
+    expect(quiet.stderr).toBe('');
     const small = await espfleet(['device', 'fs', 'put', 'blob.bin', 'b2.bin', '--chunk-size', '512', '--port', port, '--json'], { cwd: dir });
     expect(JSON.parse(small.stdout)).toMatchObject({ remote: 'b2.bin', bytes: 10_000, chunks: 20 });
     const ls = await espfleet(['device', 'fs', 'ls', '--port', port]);

@@ -32,7 +32,7 @@ let n = 0;
 async function keyFileKeystore(): Promise<{ path: string; keyFile: string; args: string[] }> {
   const path = join(dir, `ks${++n}.json`);
   const keyFile = join(dir, `ks${n}.key`);
-  const init = await espfleet(['keystore', 'init', '--keystore', path, '--key-file', keyFile]);
+  const init = await espfleet(['keystore', 'init', '--keystore', path, '--keystore-key-file', keyFile]);
   expect(init.code, init.stderr).toBe(0);
   return { path, keyFile, args: ['--keystore', path, '--keystore-key-file', keyFile] };
 }
@@ -95,9 +95,9 @@ describe('encrypt-flash + flash --encrypt-with-escrow, checked by espefuse, espt
     expect(fuseLine(sum, 'RD_DIS')).toMatch(/= 1 R\/W \(0x1\)/);
     expect(fuseLine(sum, 'WR_DIS')).toMatch(/= 128 R\/W \(0x0080\)/);
 
-    const mac = JSON.parse((await espfleet(['keystore', 'list', '--keystore', ks.path, '--key-file', ks.keyFile, '--json'])).stdout)[0].mac as string;
+    const mac = JSON.parse((await espfleet(['keystore', 'list', '--keystore', ks.path, '--keystore-key-file', ks.keyFile, '--json'])).stdout)[0].mac as string;
     const keyPath = join(dir, 'dev-key.bin');
-    const exp = await espfleet(['keystore', 'export', '--keystore', ks.path, '--key-file', ks.keyFile, '--mac', mac, '--out', keyPath]);
+    const exp = await espfleet(['keystore', 'export', '--keystore', ks.path, '--keystore-key-file', ks.keyFile, '--mac', mac, '--out', keyPath]);
     expect(exp.code, exp.stderr).toBe(0);
     expect(Array.from(b.chip.efuse.hardwareBlockWords(1))).toEqual(keyToBlockWords(new Uint8Array(readFileSync(keyPath))));
 
@@ -220,9 +220,9 @@ describe('espfleet keystore export', () => {
     const b = board();
     const ks = await keyFileKeystore();
     expect((await espfleet(['encrypt-flash', '--port', b.simUrl, '--mode', 'development', ...ks.args, '--confirm'])).code).toBe(0);
-    const mac = JSON.parse((await espfleet(['keystore', 'list', '--keystore', ks.path, '--key-file', ks.keyFile, '--json'])).stdout)[0].mac as string;
+    const mac = JSON.parse((await espfleet(['keystore', 'list', '--keystore', ks.path, '--keystore-key-file', ks.keyFile, '--json'])).stdout)[0].mac as string;
     const out = join(dir, 'exported.bin');
-    const r = await espfleet(['keystore', 'export', '--keystore', ks.path, '--key-file', ks.keyFile, '--mac', mac.toUpperCase(), '--out', out, '--json']);
+    const r = await espfleet(['keystore', 'export', '--keystore', ks.path, '--keystore-key-file', ks.keyFile, '--mac', mac.toUpperCase(), '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const key = new Uint8Array(readFileSync(out));
@@ -234,10 +234,10 @@ describe('espfleet keystore export', () => {
     expect(statSync(`${ks.path}.exports.jsonl`).mode & 0o777).toBe(0o600);
     expect(JSON.stringify(log)).not.toContain(Buffer.from(key).toString('hex'));
 
-    const again = await espfleet(['keystore', 'export', '--keystore', ks.path, '--key-file', ks.keyFile, '--mac', mac, '--out', out]);
+    const again = await espfleet(['keystore', 'export', '--keystore', ks.path, '--keystore-key-file', ks.keyFile, '--mac', mac, '--out', out]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exists \[io\.exists\]/);
-    const unknown = await espfleet(['keystore', 'export', '--keystore', ks.path, '--key-file', ks.keyFile, '--mac', '02:00:00:00:00:01', '--out', join(dir, 'x.bin')]);
+    const unknown = await espfleet(['keystore', 'export', '--keystore', ks.path, '--keystore-key-file', ks.keyFile, '--mac', '02:00:00:00:00:01', '--out', join(dir, 'x.bin')]);
     expect(unknown.stderr).toMatch(/\[certs\.keystore\.not_found\]/);
     // Neither the refused overwrite nor the unknown MAC exported anything, so neither is logged.
     expect(readFileSync(`${ks.path}.exports.jsonl`, 'utf8').trim().split('\n')).toHaveLength(1);

@@ -58,7 +58,7 @@ describe('Ctrl-C during espfleet flash', () => {
     const b = board();
     const ctrlC = new AbortController();
     const run = await espfleet(['flash', '--port', b.simUrl, bundle], { interrupt: ctrlC.signal, onStderr: (t) => t.startsWith('flashing ') && ctrlC.abort() });
-    expectInterrupted(run, /stopped while comparing boot at 0x1000: nothing of boot written yet; 5 more region\(s\) not started; the board was reset/);
+    expectInterrupted(run, /stopped while comparing boot at 0x00001000: nothing of boot written yet; 5 more region\(s\) not started; the board was reset/);
     expect(b.chip.flash.bytes.every((x) => x === 0xff)).toBe(true);
     await rerunFinishes(b);
   });
@@ -73,7 +73,7 @@ describe('Ctrl-C during espfleet flash', () => {
     });
     const run = await espfleet(['flash', '--port', b.simUrl, bundle], { interrupt: ctrlC.signal });
     off();
-    expectInterrupted(run, /stopped while writing app at 0x10000: boot at 0x1000, pt at 0x8000, nvs at 0x9000, otadata at 0xd000 written and verified; app partly written \(\d+ of \d+ bytes\), so the board may not boot until it is flashed again; 1 more region\(s\) not started; the board was reset/);
+    expectInterrupted(run, /stopped while writing app at 0x00010000: boot at 0x00001000, pt at 0x00008000, nvs at 0x00009000, otadata at 0x0000d000 written and verified; app partly written \(\d+ of \d+ bytes\), so the board may not boot until it is flashed again; 1 more region\(s\) not started; the board was reset/);
     expect(holdsPlan(b)).toBe(false);
     await rerunFinishes(b);
   });
@@ -82,7 +82,7 @@ describe('Ctrl-C during espfleet flash', () => {
     const b = board();
     const ctrlC = new AbortController();
     const run = await espfleet(['flash', '--port', b.simUrl, bundle], { interrupt: ctrlC.signal, onStderr: (t) => /verified\n$/.test(t) && ctrlC.abort() });
-    expectInterrupted(run, /stopped after boot at 0x1000: boot at 0x1000 written and verified; 5 more region\(s\) not started; the board was reset/);
+    expectInterrupted(run, /stopped after boot at 0x00001000: boot at 0x00001000 written and verified; 5 more region\(s\) not started; the board was reset/);
     await rerunFinishes(b);
   });
 

@@ -48,7 +48,7 @@ describe('espfleet flash with a bundle', () => {
     expect(blank).toBeGreaterThan(0);
     expect(first.stdout).toBe(`wrote ${totalSectors - blank} sector(s), skipped ${blank} unchanged, ${v1.plan.length} region(s) verified by MD5\n`);
     expect(first.stderr).toMatch(/^flashing espfleet-demo 1\.0\.0 to ESP32-D0WDQ6-V3 /);
-    expect(first.stderr).toMatch(/^app at 0x10000: \d+ sector\(s\) written, 0 unchanged, verified$/m); // plain lines: stderr is not a TTY
+    expect(first.stderr).toMatch(/^app at 0x00010000: \d+ sector\(s\) written, 0 unchanged, verified$/m); // plain lines: stderr is not a TTY
     expectFlashHolds(b, v1.plan);
 
     const again = await espfleet(['flash', '--port', b.simUrl, v1.path, '--json']);
@@ -128,7 +128,7 @@ describe('espfleet flash with raw files', () => {
     });
     expect(code, err.join('')).toBe(0);
     expect(flashBytes(b.chip, 0x20000, app.length)).toEqual(app);
-    expect(err.join('')).toMatch(/\rraw-app\.bin 0x20000 +write +\[#{28}\] 100%/);
+    expect(err.join('')).toMatch(/\r\[#{24}\] raw-app\.bin at 0x00020000 write: 20\.0 KiB of 20\.0 KiB \(100%\)/);
     expect(out.join('')).toBe('wrote 5 sector(s), skipped 0 unchanged, 1 region(s) verified by MD5\n');
   });
 

@@ -76,12 +76,12 @@ describe('espfleet fs', () => {
   it('put adds and replaces files, rm removes them; the reference agrees', async () => {
     const local = join(work, 'conf9.json');
     writeFileSync(local, '{"device":{"id":"esp32_0A1B2C"}}');
-    expect((await cli('fs', 'put', img, local, '/conf9.json')).err).toMatch(/added \/conf9\.json \(32 bytes\)/);
+    expect((await cli('fs', 'put', img, local, '/conf9.json')).out).toMatch(/added \/conf9\.json \(32 bytes\)/);
     writeFileSync(local, '{"device":{"id":"esp32_FFFFFF"}}');
-    expect((await cli('fs', 'put', img, local, '/conf9.json')).err).toMatch(/replaced \/conf9\.json/);
+    expect((await cli('fs', 'put', img, local, '/conf9.json')).out).toMatch(/replaced \/conf9\.json/);
     expect((await cli('fs', 'put', img, join(source, 'lib/big.bin'), '/certs/new/copy.bin')).code).toBe(0);
     expect((await cli('fs', 'rm', img, '/init.js')).code).toBe(0);
-    expect((await cli('fs', 'rm', img, '/empty')).err).toMatch(/removed directory \/empty/);
+    expect((await cli('fs', 'rm', img, '/empty')).out).toMatch(/removed directory \/empty/);
     const tree = await referenceTree(img);
     expect(tree.map((e) => e.path).sort()).toEqual(['/certs', '/certs/ca.pem', '/certs/new', '/certs/new/copy.bin', '/conf0.json', '/conf9.json', '/lib', '/lib/big.bin']);
     expect(Buffer.from(tree.find((e) => e.path === '/conf9.json')!.hex!, 'hex').toString()).toBe('{"device":{"id":"esp32_FFFFFF"}}');

@@ -28,7 +28,7 @@ describe('espfleet keystore', () => {
   it('init creates a key file when missing, list shows records but never secrets', async () => {
     const ks = join(dir, 'keys.json');
     const keyFile = join(dir, 'master.key');
-    const r = await espfleet(['keystore', 'init', '--keystore', ks, '--key-file', keyFile]);
+    const r = await espfleet(['keystore', 'init', '--keystore', ks, '--keystore-key-file', keyFile]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/new master key file/);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
@@ -36,12 +36,12 @@ describe('espfleet keystore', () => {
     const store = await openKeystore(ks, { keyFile });
     const secret = new Uint8Array(randomBytes(32));
     await store.put({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01', kind: 'flash-encryption-key', secret });
-    const list = await espfleet(['keystore', 'list', '--keystore', ks, '--key-file', keyFile, '--json']);
+    const list = await espfleet(['keystore', 'list', '--keystore', ks, '--keystore-key-file', keyFile, '--json']);
     expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ deviceId: 'esp32_000001', mac: '24:0a:c4:00:00:01', kind: 'flash-encryption-key' })]);
     expect(list.stdout).not.toContain(Buffer.from(secret).toString('hex'));
-    const text = await espfleet(['keystore', 'list', '--keystore', ks, '--key-file', keyFile]);
-    expect(text.stdout).toMatch(/^24:0a:c4:00:00:01 +esp32_000001 +flash-encryption-key/);
+    const text = await espfleet(['keystore', 'list', '--keystore', ks, '--keystore-key-file', keyFile]);
+    expect(text.stdout).toMatch(/^DEVICE ID +MAC +KIND +CREATED\nesp32_000001 +24:0a:c4:00:00:01 +flash-encryption-key/);
   });
 
   it('passphrase keystores: wrong passphrase and tampering are distinct one-line errors; rotate keeps records', async () => {

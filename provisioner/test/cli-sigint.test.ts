@@ -80,7 +80,7 @@ describe('SIGINT to espfleet flash (real processes)', () => {
   it('at the start: nothing or little written; the re-run writes and verifies', { timeout: 240_000 }, async () => {
     const r = await run(['flash', '--port', url, bundle], (e) => (/^flashing /m.test(e) ? 1 : 0));
     // The signal lands within a command or two of the line (the exact phases are pinned in cli-flash-interrupt.test.ts).
-    expectInterrupted(r, /stopped while (comparing|writing) boot at 0x1000: (nothing of boot written yet|boot partly written)/);
+    expectInterrupted(r, /stopped while (comparing|writing) boot at 0x00001000: (nothing of boot written yet|boot partly written)/);
     await portFree();
     const again = await run(['flash', '--port', url, bundle]);
     expect(again.code, again.stderr).toBe(0);
@@ -91,8 +91,8 @@ describe('SIGINT to espfleet flash (real processes)', () => {
     const v2 = join(dir, 'fw2.zip');
     writeFileSync(v2, makeDemoFirmware({ version: '2.0.0', appSize: 0x20000, seed: 2 }).bundle);
     await portFree();
-    const r = await run(['flash', '--port', url, v2], (e) => (/^boot at 0x1000: .* verified$/m.test(e) ? 1 : 0));
-    expectInterrupted(r, /boot at 0x1000 written and verified; |stopped after boot at 0x1000/);
+    const r = await run(['flash', '--port', url, v2], (e) => (/^boot at 0x00001000: .* verified$/m.test(e) ? 1 : 0));
+    expectInterrupted(r, /boot at 0x00001000 written and verified; |stopped after boot at 0x00001000/);
     await portFree();
     const again = await run(['flash', '--port', url, v2]);
     expect(again.code, again.stderr).toBe(0);

@@ -37,8 +37,8 @@ describe('small CLI errors', () => {
   it('keystore export --mac zz:00: "invalid MAC", one line', async () => {
     const ks = join(dir, 'keys.json');
     const keyFile = join(dir, 'master.key');
-    expect((await espfleet(['keystore', 'init', '--keystore', ks, '--key-file', keyFile])).code).toBe(0);
-    const r = await espfleet(['keystore', 'export', '--keystore', ks, '--key-file', keyFile, '--mac', 'zz:00', '--out', join(dir, 'fe.bin')]);
+    expect((await espfleet(['keystore', 'init', '--keystore', ks, '--keystore-key-file', keyFile])).code).toBe(0);
+    const r = await espfleet(['keystore', 'export', '--keystore', ks, '--keystore-key-file', keyFile, '--mac', 'zz:00', '--out', join(dir, 'fe.bin')]);
     expect(r.code).toBe(1);
     expectOneLineError(r.stderr);
     expect(r.stderr).toMatch(/invalid MAC "zz:00"/);

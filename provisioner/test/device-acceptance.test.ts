@@ -119,7 +119,7 @@ describe('field commands on a station-provisioned, encrypted board running Mongo
 
     // The oracles over RFC 2217: raw flash is ciphertext; the escrowed key decrypts it to a LittleFS that holds both files.
     const keyFile = join(dir, 'board.key');
-    const exp = await espfleet(['keystore', 'export', '--keystore', join(dir, 'keys.json'), '--key-file', join(dir, 'keystore.key'), '--mac', row!.mac, '--out', keyFile]);
+    const exp = await espfleet(['keystore', 'export', '--keystore', join(dir, 'keys.json'), '--keystore-key-file', join(dir, 'keystore.key'), '--mac', row!.mac, '--out', keyFile]);
     expect(exp.code, exp.stderr).toBe(0);
     const server = new Rfc2217Server(chip);
     const url = await server.listen();

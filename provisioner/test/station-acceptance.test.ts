@@ -158,7 +158,7 @@ describe('station acceptance: eight boards in parallel, checked with Espressif t
     for (const [i, b] of boards.entries()) {
       const row = byPort.get(b.url)!;
       const keyFile = join(dir, `board${i + 1}.key`);
-      const exp = await espfleet(['keystore', 'export', '--keystore', join(dir, 'keys.json'), '--key-file', join(dir, 'keystore.key'), '--mac', row.mac!, '--out', keyFile]);
+      const exp = await espfleet(['keystore', 'export', '--keystore', join(dir, 'keys.json'), '--keystore-key-file', join(dir, 'keystore.key'), '--mac', row.mac!, '--out', keyFile]);
       expect(exp.code, exp.stderr).toBe(0);
       keyFiles.set(b.url, keyFile);
     }
@@ -264,14 +264,14 @@ describe('station acceptance: eight boards in parallel, checked with Espressif t
     const edited = lines.map((l, i) => (i === doneLine ? l.replace('"acceptor"', '"intruder"') : l));
     const copy = join(dir, 'audit-edited.jsonl');
     writeFileSync(copy, `${edited.join('\n')}\n`);
-    const broken = await espfleet(['audit', 'verify', '--log', copy]);
+    const broken = await espfleet(['audit', 'verify', '--audit-log', copy]);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toMatch(new RegExp(`^audit log BROKEN at line ${doneLine + 1}:`));
     // The unedited copy still verifies: the failure is the edit, not the copying.
     const clean = join(dir, 'audit-copy.jsonl');
     copyFileSync(auditPath, clean);
     copyFileSync(`${auditPath}.head`, `${clean}.head`); // a log without its head is a finding
-    expect((await espfleet(['audit', 'verify', '--log', clean])).code).toBe(0);
+    expect((await espfleet(['audit', 'verify', '--audit-log', clean])).code).toBe(0);
 
     console.log(`${BOARDS} boards provisioned in ${provisionSeconds.toFixed(1)} s; oracles for all ${BOARDS} in ${oracleSeconds.toFixed(1)} s`);
   }, 300_000);

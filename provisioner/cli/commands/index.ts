@@ -25,7 +25,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'ports',
-    summary: 'list serial ports with USB VID/PID, marking likely ESP boards',
+    summary: 'list serial ports: port, USB VID:PID, ESP? for likely ESP boards, bridge',
     load: async () => (await import('./ports/index.ts')).registerPorts,
   },
   {
@@ -102,5 +102,10 @@ export const commandGroups: readonly CommandGroup[] = [
     name: 'agent',
     summary: "check and run the mJS agent off-board, as a board's mJS would",
     load: async () => (await import('./agent/index.ts')).registerAgent,
+  },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script: espfleet completion bash|zsh|fish',
+    load: async () => (await import('./completion/index.ts')).registerCompletion,
   },
 ];

@@ -71,7 +71,7 @@ describe('demo station', () => {
     expect(existsSync(join(workdir, PASSPHRASES_FILE))).toBe(false);
     const ks = await espfleet(['keystore', 'list', '--keystore', join(workdir, 'keystore.json')], { env: given });
     expect(ks.code, ks.stderr).toBe(0);
-    const ca = await espfleet(['ca', 'list', '--dir', join(workdir, 'ca')], { env: given });
+    const ca = await espfleet(['ca', 'list', '--ca-dir', join(workdir, 'ca')], { env: given });
     expect(ca.code, ca.stderr).toBe(0);
 
     // One set, one generated: only the generated one goes to the file.

@@ -9,19 +9,20 @@ import { AuditLogError, headPath, verifyAuditLog } from '../../../station/audit-
 import type { AuditAnchor } from '../../../station/records.ts';
 import { openRegistry } from '../../../station/registry-sqlite.ts';
 import { resolveStationPath, stationOption } from '../devices/station-paths.ts';
+import { deprecatedAlias } from '../../flags.ts';
 
 interface Options {
   station?: string;
-  log?: string;
+  auditLog?: string;
   registry?: string;
   json?: boolean;
 }
 
-/** The registry to take the anchor from: --registry, else the station's (none with only --log). */
+/** The registry to take the anchor from: --registry, else the station's (none with only --audit-log). */
 function registryPath(ctx: CliContext, opts: Options): string | undefined {
   if (opts.registry !== undefined) return resolve(ctx.cwd, opts.registry);
-  if (opts.log !== undefined) return undefined;
-  return resolveStationPath(ctx, { ...(opts.station === undefined ? {} : { station: opts.station }) }, '--log', (cfg) => cfg.paths.registry);
+  if (opts.auditLog !== undefined) return undefined;
+  return resolveStationPath(ctx, { ...(opts.station === undefined ? {} : { station: opts.station }) }, '--audit-log', (cfg) => cfg.paths.registry);
 }
 
 async function readAnchor(path: string | undefined): Promise<AuditAnchor | undefined> {
@@ -35,11 +36,12 @@ async function readAnchor(path: string | undefined): Promise<AuditAnchor | undef
 }
 
 export function register(audit: Command, ctx: CliContext): void {
-  stationOption(audit.command('verify'))
+  const cmd = stationOption(audit.command('verify'))
     .description('verify the audit log: every line canonical, hashed, chained to the one before, in order, and as long as the registry says')
-    .option('--log <path>', 'audit log file (instead of paths.audit from the station config)')
-    .option('--registry <path>', 'registry holding the anchor (default: paths.registry of the station config; none with only --log)')
-    .option('--json', 'print the result as JSON')
+    .option('--audit-log <path>', 'audit log file (instead of paths.audit from the station config)')
+    .option('--registry <path>', 'registry holding the anchor (default: paths.registry of the station config; none with only --audit-log)')
+    .option('--json', 'print the result as JSON');
+  deprecatedAlias(cmd, '--log <path>', 'auditLog')
     .addHelpText(
       'after',
       `
@@ -52,16 +54,16 @@ detected (docs/factory.md). Exit status: 0 intact, 1 broken.
 
 Examples:
   espfleet audit verify --station /srv/line1/station.toml
-  espfleet audit verify --log audit.jsonl --registry registry.sqlite
-  espfleet audit verify --log audit.jsonl --json`,
+  espfleet audit verify --audit-log audit.jsonl --registry registry.sqlite
+  espfleet audit verify --audit-log audit.jsonl --json`,
     )
     .action(async (opts: Options) => {
-      const path = resolveStationPath(ctx, { station: opts.station, explicit: opts.log }, '--log', (cfg) => cfg.paths.audit);
+      const path = resolveStationPath(ctx, { station: opts.station, explicit: opts.auditLog }, '--audit-log', (cfg) => cfg.paths.audit);
       const regPath = registryPath(ctx, opts);
       const anchor = await readAnchor(regPath);
       if (!existsSync(path) && !existsSync(headPath(path)) && anchor === undefined) {
         throw new AuditLogError('station.audit.not_found', `no audit log at ${path}`, {
-          hint: 'the log is created by the first provisioning run; check --log or paths.audit in station.toml',
+          hint: 'the log is created by the first provisioning run; check --audit-log or paths.audit in station.toml',
         });
       }
       const result = verifyAuditLog(path, anchor ? { anchor, anchorSource: `the registry ${regPath}` } : {});

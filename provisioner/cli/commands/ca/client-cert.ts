@@ -33,7 +33,7 @@ devices/+/cert/csr and writes devices/+/cert/issued. Run \`espfleet broker confi
 again afterwards so the broker ACL lists the new identity.
 
 Example:
-  espfleet ca client-cert --dir ./fleet-ca --role operator --name alice --out-cert alice.pem --out-key alice.key`,
+  espfleet ca client-cert --ca-dir ./fleet-ca --role operator --name alice --out-cert alice.pem --out-key alice.key`,
     )
     .action(async (opts: Options) => {
       // Before the CA is unlocked or a key made: a refusal leaves nothing issued.

@@ -24,7 +24,7 @@ Publish a new CRL well before nextUpdate: mosquitto refuses every client once it
 CRL has expired. Writing --out atomically lets a running broker reload it safely.
 
 Example:
-  espfleet ca crl --dir ./fleet-ca --out /etc/mosquitto/espfleet/crl.pem && kill -HUP <mosquitto pid>`,
+  espfleet ca crl --ca-dir ./fleet-ca --out /etc/mosquitto/espfleet/crl.pem && kill -HUP <mosquitto pid>`,
     )
     .action(async (opts: Options) => {
       const ca = await unlockCa(ctx, opts);

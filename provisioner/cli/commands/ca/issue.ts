@@ -33,7 +33,7 @@ production the provisioning pipeline creates the key in memory and writes it onl
 to the board (DESIGN.md security invariant 1), or the board sends a CSR (ca sign-csr).
 
 Example:
-  espfleet ca issue --dir ./fleet-ca --cn esp32_0A1B2C --out-cert dev.pem --out-key dev.key`,
+  espfleet ca issue --ca-dir ./fleet-ca --cn esp32_0A1B2C --out-cert dev.pem --out-key dev.key`,
     )
     .action(async (opts: Options) => {
       // Before the CA is unlocked or a key made: a refusal leaves nothing issued.

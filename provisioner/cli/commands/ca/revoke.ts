@@ -33,7 +33,7 @@ broker reloads it: run \`espfleet ca crl\`, copy it over the broker's crlfile an
 send mosquitto SIGHUP (docs/pki.md). Sessions already open stay open until cut.
 
 Example:
-  espfleet ca revoke --dir ./fleet-ca --serial 4d7207e10677b7f6d7444cbf78b497b9 --reason keyCompromise --station station.toml`,
+  espfleet ca revoke --ca-dir ./fleet-ca --serial 4d7207e10677b7f6d7444cbf78b497b9 --reason keyCompromise --station station.toml`,
     )
     .action(async (opts: Options) => {
       const station = findStation(ctx, opts.station);

@@ -29,7 +29,7 @@ export function register(ca: Command, ctx: CliContext): void {
       'after',
       `
 Example:
-  espfleet ca server-cert --dir ./fleet-ca --dns mqtt.example.com --ip 192.0.2.10 \\
+  espfleet ca server-cert --ca-dir ./fleet-ca --dns mqtt.example.com --ip 192.0.2.10 \\
     --out-cert broker.pem --out-key broker.key`,
     )
     .action(async (opts: Options) => {

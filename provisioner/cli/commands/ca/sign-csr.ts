@@ -29,7 +29,7 @@ or whose key is not EC P-256 or RSA ≥ 2048. The certificate gets the device
 profile (clientAuth only) whatever extensions the CSR asks for.
 
 Example:
-  espfleet ca sign-csr --dir ./fleet-ca --csr board.csr --expect-cn esp32_0A1B2C --out board.pem`,
+  espfleet ca sign-csr --ca-dir ./fleet-ca --csr board.csr --expect-cn esp32_0A1B2C --out board.pem`,
     )
     .action(async (opts: Options) => {
       const csr = Buffer.from(readInputFile(opts.csr, 'CSR')).toString('utf8');

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { withDevice } from '../../../field/device.ts';
 import type { CliContext } from '../../context.ts';
+import { renderTable } from '../../format.ts';
 import { addDeviceOptions, deviceOptions, type DeviceCliOptions } from './device-options.ts';
 
 export function register(fs: Command, ctx: CliContext): void {
@@ -17,8 +18,7 @@ Examples:
     .action(async (path: string | undefined, opts: DeviceCliOptions) => {
       const entries = await withDevice(opts.port, deviceOptions(ctx, opts), (d) => d.fsList(path ?? '/'));
       if (opts.json) return ctx.json(entries);
-      const width = Math.max(0, ...entries.map((e) => e.name.length));
-      for (const e of entries) ctx.out(`${e.name.padEnd(width)}  ${String(e.size).padStart(8)}`);
+      for (const line of renderTable(['NAME', 'SIZE'], entries.map((e) => [e.name, String(e.size)]))) ctx.out(line);
       ctx.out(`${entries.length} files, ${entries.reduce((n, e) => n + e.size, 0)} bytes`);
     });
 }

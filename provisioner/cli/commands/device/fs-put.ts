@@ -7,9 +7,10 @@ import { readInputFile } from '../../../io/files.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { addDeviceOptions, deviceOptions, type DeviceCliOptions } from './device-options.ts';
+import { addProgressOptions, progressFor, type ProgressCliOptions } from '../../progress.ts';
 
 export function register(fs: Command, ctx: CliContext): void {
-  addDeviceOptions(fs.command('put <local> [remote]'))
+  addProgressOptions(addDeviceOptions(fs.command('put <local> [remote]')))
     .description('copy a local file onto the board (remote name defaults to the file\'s base name)')
     .option('--chunk-size <bytes>', 'raw bytes per FS.Put call (default: the most that fits a 4 KiB frame)', intArg(1, 4096))
     .addHelpText(
@@ -22,17 +23,22 @@ Examples:
   espfleet device fs put app.js --port /dev/ttyUSB0
   espfleet device fs put ./new-ca.pem ca.pem --port /dev/ttyUSB0`,
     )
-    .action(async (local: string, remote: string | undefined, opts: DeviceCliOptions & { chunkSize?: number }) => {
+    .action(async (local: string, remote: string | undefined, opts: DeviceCliOptions & ProgressCliOptions & { chunkSize?: number }) => {
       const data = readInputFile(resolve(ctx.cwd, local), 'file to put');
       const name = remote ?? basename(local);
-      const tty = Boolean(ctx.stderr.isTTY) && !opts.json;
-      const r = await withDevice(opts.port, deviceOptions(ctx, opts), (d) =>
-        d.fsPut(name, data, {
-          ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
-          ...(tty ? { onProgress: (p) => void ctx.stderr.write(`\r${name}: ${p.done}/${p.total} bytes`) } : {}),
-        }),
-      );
-      if (tty) ctx.stderr.write('\n');
+      const progress = progressFor(ctx, opts);
+      let r: { bytes: number; chunks: number };
+      try {
+        r = await withDevice(opts.port, deviceOptions(ctx, opts), (d) => {
+          progress.phase(`put ${name}`, data.length);
+          return d.fsPut(name, data, {
+            ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
+            onProgress: (p) => progress.update(p.done, p.total),
+          });
+        });
+      } finally {
+        progress.done();
+      }
       if (opts.json) return ctx.json({ local, remote: name, ...r });
       ctx.out(`put ${name}: ${r.bytes} bytes in ${r.chunks} chunks`);
     });

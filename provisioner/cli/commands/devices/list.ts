@@ -1,6 +1,7 @@
 // `espfleet devices list`: one line per board in the registry, optionally by status.
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CliContext } from '../../context.ts';
+import { renderTable } from '../../format.ts';
 import type { DeviceRecord, DeviceStatus } from '../../../station/records.ts';
 import { DEVICE_STATUSES } from '../../../station/registry-sqlite.ts';
 import { openRegistryFromOptions, registryOptions, type RegistryCliOptions } from './registry-option.ts';
@@ -22,13 +23,7 @@ function row(r: DeviceRecord): string[] {
   return [r.deviceId, r.mac, r.status, r.firmwareVersion ?? '-', r.encryptionMode, r.certNotAfter ?? '-', r.updatedAt];
 }
 
-/** Left-aligned columns two spaces apart; the last column is not padded. */
-export function renderTable(headers: readonly string[], rows: readonly string[][]): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
-  return [line(headers), ...rows.map(line)];
-}
+export { renderTable };
 
 export function register(devices: Command, ctx: CliContext): void {
   registryOptions(devices.command('list'))

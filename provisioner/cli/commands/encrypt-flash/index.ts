@@ -10,9 +10,10 @@ import type { CliContext } from '../../context.ts';
 import { addBoardOptions, sessionOptions, type BoardCliOptions } from '../flash/board-options.ts';
 import { readFlashInput } from '../flash/flash-inputs.ts';
 import { flashProgress } from '../flash/progress.ts';
+import { addProgressOptions, progressFor, type ProgressCliOptions } from '../../progress.ts';
 import { addEscrowKeystoreOptions, openEscrowKeystore, type EscrowKeystoreOptions } from './escrow-keystore.ts';
 
-interface Options extends BoardCliOptions, EscrowKeystoreOptions {
+interface Options extends BoardCliOptions, EscrowKeystoreOptions, ProgressCliOptions {
   keystore: string;
   mode: EncryptionMode;
   bundle?: string;
@@ -24,7 +25,7 @@ interface Options extends BoardCliOptions, EscrowKeystoreOptions {
 export function registerEncryptFlash(program: Command, ctx: CliContext): void {
   const cmd = addBoardOptions(program.command('encrypt-flash'))
     .addOption(new Option('--mode <mode>', 'development (reflashable, debuggable) or release (download-mode crypto off, counter locked)').choices([...ENCRYPTION_MODES]).makeOptionMandatory());
-  addEscrowKeystoreOptions(cmd, true)
+  addProgressOptions(addEscrowKeystoreOptions(cmd, true))
     .option('--bundle <fw.zip>', 'write this firmware bundle pre-encrypted before the counter is burned')
     .option('--device-id <id>', 'device id of the escrow record (default esp32_<last 6 hex of the MAC>, as the station names the board)')
     .option('--confirm', 'really burn eFuses: they can never be cleared again')
@@ -55,7 +56,8 @@ Examples:
         try {
           const facts = await session.chipFacts();
           const regions: PlannedRegion[] | undefined = bundleArgs ? readFlashInput(bundleArgs, facts.flash.sizeBytes).regions : undefined;
-          const progress = flashProgress(ctx, regions?.map((r) => r.name ?? '') ?? []);
+          const reporter = progressFor(ctx, opts);
+          const progress = flashProgress(reporter, regions?.map((r) => r.name ?? '') ?? []);
           try {
             return await enableFlashEncryption(session, {
               mode: opts.mode,
@@ -64,7 +66,8 @@ Examples:
               randomKey: (n) => new Uint8Array(randomBytes(n)),
               ...(regions ? { regions } : {}),
               ...(opts.deviceId ? { deviceId: opts.deviceId } : {}),
-              ...(opts.json ? {} : { onStep: (line: string) => ctx.note(line), onWriteProgress: progress.onProgress }),
+              onStep: (line: string) => reporter.note(line),
+              onWriteProgress: progress.onProgress,
             });
           } finally {
             progress.done();

@@ -10,11 +10,13 @@ import { addEscrowKeystoreOptions, openEscrowKeystore, type EscrowKeystoreOption
 import { addBoardOptions, sessionOptions, type BoardCliOptions } from './board-options.ts';
 import { readFlashInput, type FlashInput } from './flash-inputs.ts';
 import { flashProgress } from './progress.ts';
+import { addr } from '../../format.ts';
+import { addProgressOptions, progressFor, type ProgressCliOptions } from '../../progress.ts';
 
 /** Refusals about what may be written to this board (not a session or file problem). */
 export class FlashCliError extends EspfleetError {}
 
-interface Options extends BoardCliOptions, EscrowKeystoreOptions {
+interface Options extends BoardCliOptions, EscrowKeystoreOptions, ProgressCliOptions {
   json?: boolean;
   encryptWithEscrow?: boolean;
 }
@@ -32,8 +34,8 @@ export function registerFlash(program: Command, ctx: CliContext): void {
   const cmd = addBoardOptions(program.command('flash'))
     .argument('<inputs...>', 'a fw.zip bundle, or address/file pairs')
     .option('--encrypt-with-escrow', "for a board with flash encryption on: encrypt the parts flagged 'encrypt' with the board's key from --keystore");
-  addEscrowKeystoreOptions(cmd, false)
-    .option('--json', 'print the result as JSON')
+  addProgressOptions(addEscrowKeystoreOptions(cmd, false))
+    .option('--json', 'print the result as JSON (progress stays on stderr)')
     .addHelpText(
       'after',
       `
@@ -82,9 +84,10 @@ async function flashBoard(ctx: CliContext, inputs: string[], opts: Options, stra
         const input = readFlashInput(inputs, facts.flash.sizeBytes);
         strategy.check?.(facts, input);
         if (stopped()) throw interruptedFlash(opts.port, undefined);
-        if (!opts.json) ctx.note(`flashing ${input.title}${strategy.how} to ${facts.package} ${facts.mac} on ${opts.port}`);
+        const reporter = progressFor(ctx, opts);
+        reporter.note(`flashing ${input.title}${strategy.how} to ${facts.package} ${facts.mac} on ${opts.port}`);
         const names = input.regions.map((r) => r.name ?? '');
-        const progress = flashProgress(ctx, names);
+        const progress = flashProgress(reporter, names);
         const finished: string[] = [];
         // Ctrl-C is honoured between two commands to the stub (each progress report), never
         // inside one, so the loader is never left mid-command.
@@ -92,7 +95,7 @@ async function flashBoard(ctx: CliContext, inputs: string[], opts: Options, stra
           progress.onProgress(p);
           const name = names[p.region] || `region ${p.region + 1}`;
           const last = p.phase === 'verify' && p.done === p.total;
-          if (last) finished.push(`${name} at 0x${p.address.toString(16)}`);
+          if (last) finished.push(`${name} at ${addr(p.address)}`);
           if (stopped() && !(last && p.region === input.regions.length - 1)) throw interruptedFlash(opts.port, { p, name, finished, regions: input.regions.length });
         };
         let regions: RegionResult[];
@@ -128,7 +131,7 @@ function interruptedFlash(port: string, at: { p: WriteProgress; name: string; fi
     return new Interrupted('cli.interrupted', `flash on ${port} stopped while connecting, before anything was written; the board is unchanged`, { hint: rerun, cause });
   }
   const { p, name, finished } = at;
-  const where = `${name} at 0x${p.address.toString(16)}`;
+  const where = `${name} at ${addr(p.address)}`;
   if (p.phase === 'verify' && p.done === p.total) {
     const rest = at.regions - finished.length;
     return new Interrupted('cli.interrupted', `flash on ${port} stopped after ${where}: ${finished.join(', ')} written and verified; ${rest} more region(s) not started; the board was reset`, { hint: rerun });
@@ -151,7 +154,7 @@ function interruptedFlash(port: string, at: { p: WriteProgress; name: string; fi
 function refusePlaintextOnEncryptedBoard(facts: ChipFacts, input: FlashInput, port: string): void {
   if (!facts.efuse.encryptionEnabled) return;
   // Raw files carry no "encrypt" flag, so they are treated like encrypted parts: unknown is unsafe.
-  const parts = input.regions.filter((r) => r.encrypt !== false).map((r) => r.name ?? `0x${r.address.toString(16)}`);
+  const parts = input.regions.filter((r) => r.encrypt !== false).map((r) => r.name ?? addr(r.address));
   if (parts.length === 0) return;
   throw new FlashCliError(
     'cli.flash.encrypted_board',

@@ -10,11 +10,13 @@ import {
 import { readInputFile, writeFileDurable } from '../../../io/files.ts';
 import { intArg, numberArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
+import { addr } from '../../format.ts';
 
 interface Options {
   key: string;
   address: number;
   flashCryptConf: number;
+  json?: boolean;
 }
 
 export function register(fw: Command, ctx: CliContext): void {
@@ -33,6 +35,7 @@ export function register(fw: Command, ctx: CliContext): void {
         intArg(0, 15),
         DEFAULT_FLASH_CRYPT_CONFIG,
       )
+      .option('--json', 'print the result as JSON')
       .addHelpText(
         'after',
         `
@@ -48,7 +51,8 @@ Example:
         const data = padForEncryption(readInputFile(input, 'input'));
         const run = direction === 'encrypt' ? encryptFlash : decryptFlash;
         writeFileDurable(output, run(data, opts.address, key, opts.flashCryptConf));
-        ctx.note(`${direction}ed ${data.length} bytes for address 0x${opts.address.toString(16)} → ${output}`);
+        if (opts.json) return ctx.json({ [direction === 'encrypt' ? 'encrypted' : 'decrypted']: input, out: output, bytes: data.length, address: addr(opts.address), flashCryptConf: opts.flashCryptConf });
+        ctx.out(`${direction}ed ${data.length} bytes for address ${addr(opts.address)} → ${output}`);
       });
   }
 }

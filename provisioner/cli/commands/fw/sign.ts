@@ -12,6 +12,7 @@ interface Options {
   slot: number;
   out?: string;
   passphraseFile?: string;
+  json?: boolean;
 }
 
 export function register(fw: Command, ctx: CliContext): void {
@@ -21,6 +22,7 @@ export function register(fw: Command, ctx: CliContext): void {
     .option('--slot <n>', 'signature slot 0..7, matching the device key update.key<n>', intArg(0, 7), 0)
     .option('--out <file>', 'write the signed bundle here instead of replacing <bundle>')
     .option('--passphrase-file <file>', `passphrase of an encrypted key (else $${SIGNING_PASSPHRASE_ENV}, else a prompt)`)
+    .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
       `
@@ -42,6 +44,7 @@ Example:
       const signed = signBundle(zip, loadPrivateKey(pem, passphrase), opts.slot);
       const out = opts.out ?? bundlePath;
       writeFileDurable(out, signed);
-      ctx.note(`signed ${bundlePath} in slot ${opts.slot} → ${out}`);
+      if (opts.json) return ctx.json({ bundle: bundlePath, slot: opts.slot, out, bytes: signed.length });
+      ctx.out(`signed ${bundlePath} in slot ${opts.slot} → ${out}`);
     });
 }

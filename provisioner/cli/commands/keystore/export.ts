@@ -1,10 +1,10 @@
 // `espfleet keystore export`: one board's flash-encryption key as a 32-byte key file for
 // Espressif's tools (espsecure decrypt-flash-data …). Logged before it is written.
 import { InvalidArgumentError, type Command } from 'commander';
-import { normalizeMac, openKeystore } from '../../../../certs/index.ts';
+import { normalizeMac } from '../../../../certs/index.ts';
 import { exportFlashKey, exportLogPath } from '../../../encryption/index.ts';
 import type { CliContext } from '../../context.ts';
-import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
+import { keystoreOptions, openKeystoreFromOptions, type KeystoreCliOptions } from './secret.ts';
 
 interface Options extends KeystoreCliOptions {
   mac: string;
@@ -29,7 +29,7 @@ Example:
   espsecure decrypt-flash-data --keyfile fe-key.bin --address 0x10000 -o app.bin app-raw.bin`,
     )
     .action(async (opts: Options) => {
-      const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));
+      const ks = await openKeystoreFromOptions(ctx, opts);
       const record = exportFlashKey(ks, opts.mac, opts.out);
       if (opts.json) return ctx.json({ ...record, log: exportLogPath(ks.path) });
       ctx.out(`exported the flash-encryption key of ${record.deviceId} (${record.mac}) to ${record.out} (mode 0600); logged in ${exportLogPath(ks.path)}`);

@@ -1,8 +1,8 @@
 // `espfleet keystore list`: which devices have escrowed secrets (never the secrets).
 import type { Command } from 'commander';
-import { openKeystore } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
-import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
+import { renderTable } from '../../format.ts';
+import { keystoreOptions, openKeystoreFromOptions, type KeystoreCliOptions } from './secret.ts';
 
 export function register(keystore: Command, ctx: CliContext): void {
   keystoreOptions(keystore.command('list'))
@@ -15,13 +15,14 @@ Unlocking is required: it proves the file is intact (the whole file is
 authenticated) before anything is listed.
 
 Example:
-  espfleet keystore list --keystore factory-keys.json --key-file /secure/keystore.key --json`,
+  espfleet keystore list --keystore factory-keys.json --keystore-key-file /secure/keystore.key --json`,
     )
     .action(async (opts: KeystoreCliOptions) => {
-      const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));
+      const ks = await openKeystoreFromOptions(ctx, opts);
       const entries = ks.list();
       if (opts.json) return ctx.json(entries);
       if (entries.length === 0) return ctx.out('no records');
-      for (const e of entries) ctx.out(`${e.mac}  ${e.deviceId.padEnd(24)} ${e.kind}  ${e.createdAt}`);
+      // The order the description gives: device id, MAC, kind, date.
+      for (const line of renderTable(['DEVICE ID', 'MAC', 'KIND', 'CREATED'], entries.map((e) => [e.deviceId, e.mac, e.kind, e.createdAt]))) ctx.out(line);
     });
 }

@@ -1,8 +1,7 @@
 // `espfleet keystore rotate`: re-encrypt every record under a new master key.
 import type { Command } from 'commander';
-import { openKeystore } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
-import { keystoreOptions, keystoreSecret, type KeystoreCliOptions } from './secret.ts';
+import { keystoreOptions, keystoreSecret, openKeystoreFromOptions, type KeystoreCliOptions } from './secret.ts';
 
 export const NEW_PASSPHRASE_ENV = 'ESPFLEET_KEYSTORE_NEW_PASSPHRASE';
 
@@ -24,10 +23,10 @@ All records are re-encrypted and written in one durable replace: a crash leaves 
 old keystore (old key) intact.
 
 Example:
-  espfleet keystore rotate --keystore factory-keys.json --key-file old.key --new-key-file new.key`,
+  espfleet keystore rotate --keystore factory-keys.json --keystore-key-file old.key --new-key-file new.key`,
     )
     .action(async (opts: Options) => {
-      const ks = await openKeystore(opts.keystore, await keystoreSecret(ctx, opts));
+      const ks = await openKeystoreFromOptions(ctx, opts);
       const next = await keystoreSecret(
         ctx,
         { ...(opts.newKeyFile ? { keyFile: opts.newKeyFile } : {}), ...(opts.newPassphraseFile ? { passphraseFile: opts.newPassphraseFile } : {}) },

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { listPorts } from '../../../transport/port-list.ts';
 import type { CliContext } from '../../context.ts';
+import { renderTable } from '../../format.ts';
 
 export function registerPorts(program: Command, ctx: CliContext): void {
   program
@@ -21,9 +22,7 @@ Example:
       const ports = await listPorts();
       if (opts.json) return ctx.json(ports);
       if (ports.length === 0) return ctx.out('no serial ports found (no USB serial device attached?)');
-      for (const p of ports) {
-        const id = p.vendorId ? `${p.vendorId}:${p.productId}` : '—';
-        ctx.out(`${p.likelyEsp ? 'ESP?' : '    '}  ${p.path.padEnd(22)} ${id.padEnd(10)} ${p.bridge ?? p.manufacturer ?? ''}`);
-      }
+      const rows = ports.map((p) => [p.path, p.vendorId ? `${p.vendorId}:${p.productId}` : '-', p.likelyEsp ? 'ESP?' : '', p.bridge ?? p.manufacturer ?? '']);
+      for (const line of renderTable(['PORT', 'VID:PID', 'ESP', 'BRIDGE'], rows)) ctx.out(line);
     });
 }

@@ -8,12 +8,14 @@ import type { CliContext } from '../../context.ts';
 import { ExitCode, Interrupted } from '../../exit.ts';
 import { loadStationConfig, type StationConfig } from '../../../station/config.ts';
 import { openStation } from '../../../station/open-station.ts';
-import { renderSummary, runStation, summaryRows, watchStation } from '../../../station/runner.ts';
+import { runStation, summaryRows, watchStation } from '../../../station/runner.ts';
+import { renderTable } from '../../format.ts';
 import type { BoardOutcome } from '../../../station/pipeline.ts';
 import { checkPorts, stationPorts, watchedPorts } from '../../../station/station-ports.ts';
 import { STATION_ENV } from '../devices/station-paths.ts';
+import { addProgressOptions, progressFor, type ProgressCliOptions } from '../../progress.ts';
 
-interface Options {
+interface Options extends ProgressCliOptions {
   station?: string;
   port?: string[];
   reprovision?: boolean;
@@ -33,8 +35,7 @@ function stationFile(ctx: CliContext, station: string | undefined): string {
 }
 
 export function registerProvision(program: Command, ctx: CliContext): void {
-  program
-    .command('provision')
+  addProgressOptions(program.command('provision'))
     .option('--station <station.toml>', `station config (else $${STATION_ENV}, else ./station.toml)`)
     .option('--port <url>', 'a port to provision (repeatable); default: ports.urls and ports.usb of the config', collect)
     .option('--reprovision', 'give boards already provisioned a new identity and firmware (the old certificate is revoked)')
@@ -88,14 +89,16 @@ Examples:
       let outcomes: BoardOutcome[];
       const release = ctx.interrupt?.hold();
       const signal = ctx.interrupt?.signal;
+      const progress = progressFor(ctx, opts);
       try {
-        ctx.note(`station ${cfg.station.id}: provisioning ${ports.length} board${ports.length === 1 ? '' : 's'} (${ports.join(', ')}), encryption ${cfg.encryption.mode}`);
+        progress.note(`station ${cfg.station.id}: provisioning ${ports.length} board${ports.length === 1 ? '' : 's'} (${ports.join(', ')}), encryption ${cfg.encryption.mode}`);
         outcomes = await runStation(station.ctx, ports, {
           ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
           ...(signal ? { signal } : {}),
-          onLine: (l) => ctx.note(l),
+          onLine: (l) => progress.note(l),
         });
       } finally {
+        progress.done();
         release?.();
         await station.close();
       }
@@ -108,9 +111,16 @@ function report(ctx: CliContext, outcomes: readonly BoardOutcome[], opts: Option
   if (opts.json) {
     ctx.json(summaryRows(outcomes).map((row, i) => ({ ...row, error: outcomes[i]?.error ?? null, record: outcomes[i]?.record ?? null })));
   } else {
-    for (const line of renderSummary(outcomes)) ctx.out(line);
+    for (const line of summaryTable(outcomes)) ctx.out(line);
   }
   if (outcomes.some((o) => !o.ok)) throw new ExitCode(1);
+}
+
+/** The summary: the columns the help names (port, device id, MAC, result, time, reason), then a count. */
+export function summaryTable(outcomes: readonly BoardOutcome[]): string[] {
+  const rows = summaryRows(outcomes).map((r) => [r.port, r.deviceId ?? '-', r.mac ?? '-', r.result + (r.resumed ? ' (resumed)' : ''), `${(r.durationMs / 1000).toFixed(1)}s`, r.reason ?? '']);
+  const ok = outcomes.filter((o) => o.ok).length;
+  return [...renderTable(['PORT', 'DEVICE ID', 'MAC', 'RESULT', 'TIME', 'REASON'], rows), `${ok} provisioned, ${outcomes.length - ok} failed`];
 }
 
 /**
@@ -154,11 +164,13 @@ async function watch(ctx: CliContext, cfg: StationConfig, opts: Options): Promis
   const onSigint = () => stop.abort();
   process.once('SIGINT', onSigint);
   let outcomes: BoardOutcome[];
+  const progress = progressFor(ctx, opts);
   try {
     const filters = cfg.ports.usb.map((f) => `${f.vid.toString(16).padStart(4, '0')}:${f.pid === null ? '*' : f.pid.toString(16).padStart(4, '0')}`);
-    ctx.note(`station ${cfg.station.id}: watching for boards on USB ${filters.length > 0 ? filters.join(', ') : 'ESP32 bridges'}, encryption ${cfg.encryption.mode}; Ctrl-C stops`);
-    outcomes = await watchStation(station.ctx, { list: () => watchedPorts(cfg), signal: stop.signal, onLine: (l) => ctx.note(l) });
+    progress.note(`station ${cfg.station.id}: watching for boards on USB ${filters.length > 0 ? filters.join(', ') : 'ESP32 bridges'}, encryption ${cfg.encryption.mode}; Ctrl-C stops`);
+    outcomes = await watchStation(station.ctx, { list: () => watchedPorts(cfg), signal: stop.signal, onLine: (l) => progress.note(l) });
   } finally {
+    progress.done();
     process.removeListener('SIGINT', onSigint);
     await station.close();
   }

@@ -121,7 +121,7 @@ describe('escrow copies on a station', () => {
   it('keystore verify names a copy that lacks a record and one that does not open', async () => {
     const stale = join(root, 'stale.json');
     await createKeystore(stale, { keyFile });
-    const r = await espfleet(['keystore', 'verify', '--keystore', join(dir, 'keys.json'), '--mirror', stale, '--mirror', join(root, 'nowhere.json'), '--key-file', keyFile]);
+    const r = await espfleet(['keystore', 'verify', '--keystore', join(dir, 'keys.json'), '--mirror', stale, '--mirror', join(root, 'nowhere.json'), '--keystore-key-file', keyFile]);
     show(r);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`ok\\s+${stale}: 0 records`));

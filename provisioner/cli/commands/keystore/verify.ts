@@ -7,6 +7,7 @@ import { checkCopies, describeDifference } from '../../../../certs/index.ts';
 import { UsageError } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { ExitCode } from '../../exit.ts';
+import { deprecatedAlias } from '../../flags.ts';
 import { resolvePassphrase } from '../../secrets.ts';
 import { escrowCopies, escrowStores, keystoreSecretSource } from '../../../station/config.ts';
 import { findStation, stationOption } from '../devices/station-paths.ts';
@@ -16,19 +17,23 @@ interface Options {
   station?: string;
   keystore?: string;
   mirror: string[];
-  keyFile?: string;
-  passphraseFile?: string;
+  keystoreKeyFile?: string;
+  keystorePassphraseFile?: string;
   json?: boolean;
 }
 
 export function register(keystore: Command, ctx: CliContext): void {
-  stationOption(keystore.command('verify'))
+  const cmd = stationOption(keystore.command('verify'));
+  cmd
     .description('check every copy of the keystore: each opens with the secret, all hold the same records and keys')
     .option('--keystore <path>', 'the keystore (instead of keystore.path of the station config)')
     .option('--mirror <path>', 'a further copy to compare (repeatable; instead of keystore.mirrors)', (v: string, all: string[]) => [...all, v], [])
-    .option('--key-file <file>', 'unlock with a 32-byte key file instead of a passphrase')
-    .option('--passphrase-file <file>', `read the passphrase from a file (else $${KEYSTORE_PASSPHRASE_ENV}, else a prompt)`)
-    .option('--json', 'print the result as JSON')
+    .option('--keystore-key-file <file>', 'unlock the keystore with a 32-byte key file instead of a passphrase')
+    .option('--keystore-passphrase-file <file>', `read the keystore passphrase from a file (else $${KEYSTORE_PASSPHRASE_ENV}, else a prompt)`)
+    .option('--json', 'print the result as JSON');
+  deprecatedAlias(cmd, '--key-file <file>', 'keystoreKeyFile');
+  deprecatedAlias(cmd, '--passphrase-file <file>', 'keystorePassphraseFile');
+  cmd
     .addHelpText(
       'after',
       `
@@ -40,7 +45,7 @@ Secrets are never printed. Exit status: 0 all copies agree, 1 otherwise.
 
 Examples:
   espfleet keystore verify --station /srv/line1/station.toml
-  espfleet keystore verify --keystore keys.json --mirror /mnt/usb/keys.json --key-file /secure/keystore.key --json`,
+  espfleet keystore verify --keystore keys.json --mirror /mnt/usb/keys.json --keystore-key-file /secure/keystore.key --json`,
     )
     .action(async (opts: Options) => {
       let paths: string[];
@@ -57,7 +62,7 @@ Examples:
         paths = [...escrowStores(cfg), ...opts.mirror.map((p) => resolve(ctx.cwd, p))];
         copies = escrowCopies(cfg);
         const source = keystoreSecretSource(cfg);
-        secret = opts.keyFile || opts.passphraseFile ? await keystoreSecret(ctx, opts) : 'keyFile' in source ? source : { passphrase: await resolvePassphrase(ctx, source.passphrase) };
+        secret = opts.keystoreKeyFile || opts.keystorePassphraseFile ? await keystoreSecret(ctx, opts) : 'keyFile' in source ? source : { passphrase: await resolvePassphrase(ctx, source.passphrase) };
       }
       const r = await checkCopies(paths, secret);
       const enough = copies === undefined || paths.length >= copies;

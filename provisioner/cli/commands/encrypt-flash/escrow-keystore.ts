@@ -2,9 +2,9 @@
 // (`encrypt-flash`, `flash --encrypt-with-escrow`): the path, and how to unlock it —
 // a key file, a passphrase file, $ESPFLEET_KEYSTORE_PASSPHRASE or a prompt, never argv.
 import type { Command } from 'commander';
-import { CertsError, openKeystore, type Keystore } from '../../../../certs/index.ts';
+import type { Keystore } from '../../../../certs/index.ts';
 import type { CliContext } from '../../context.ts';
-import { KEYSTORE_PASSPHRASE_ENV, keystoreSecret } from '../keystore/secret.ts';
+import { KEYSTORE_PASSPHRASE_ENV, openKeystoreFromOptions } from '../keystore/secret.ts';
 
 export interface EscrowKeystoreOptions {
   keystore?: string;
@@ -20,21 +20,6 @@ export function addEscrowKeystoreOptions(cmd: Command, required: boolean): Comma
 }
 
 /** Opens (and authenticates) the keystore before any board is touched: a wrong passphrase changes nothing. */
-export async function openEscrowKeystore(ctx: CliContext, path: string, opts: EscrowKeystoreOptions): Promise<Keystore> {
-  const secret = await keystoreSecret(ctx, {
-    ...(opts.keystoreKeyFile ? { keyFile: opts.keystoreKeyFile } : {}),
-    ...(opts.keystorePassphraseFile ? { passphraseFile: opts.keystorePassphraseFile } : {}),
-  });
-  try {
-    return await openKeystore(path, secret);
-  } catch (e) {
-    // The keystore's own hint names the `keystore` commands' options; these commands spell them --keystore-….
-    if (e instanceof CertsError && e.code === 'certs.keystore.bad_passphrase') {
-      throw new CertsError(e.code, e.message, {
-        hint: `check $${KEYSTORE_PASSPHRASE_ENV}, --keystore-passphrase-file or --keystore-key-file (if they are right, the file header was altered)`,
-        cause: e,
-      });
-    }
-    throw e;
-  }
+export function openEscrowKeystore(ctx: CliContext, path: string, opts: EscrowKeystoreOptions): Promise<Keystore> {
+  return openKeystoreFromOptions(ctx, { ...opts, keystore: path });
 }

@@ -12,13 +12,4 @@ export function padAddrText(text: string): string {
   return m ? `0x${(m[1] as string).padStart(8, '0')}` : text;
 }
 
-/** Left-aligned columns two spaces apart, a header row first; the last column is not padded. */
-export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)];
-}
+export { renderTable } from '../io/table.ts';

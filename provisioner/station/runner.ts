@@ -1,6 +1,7 @@
 // The station runner (DESIGN.md "provisioner/"): drives many ports through the per-board
 // pipeline at once, one progress line per step per port, and renders the run's summary.
 import { StationError, provisionBoard, type BoardOutcome, type PipelineContext } from './pipeline.ts';
+import { renderTable } from '../io/table.ts';
 
 export interface RunStationOptions {
   /** Boards provisioned at the same time; default all of them. */
@@ -172,13 +173,7 @@ export function renderSummary(outcomes: readonly BoardOutcome[]): string[] {
     seconds(r.durationMs),
     r.reason ?? '',
   ]);
-  const widths = HEADERS.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
   const ok = outcomes.filter((o) => o.ok).length;
   const failed = outcomes.length - ok;
-  return [line(HEADERS), ...rows.map(line), `${ok} provisioned, ${failed} failed`];
+  return [...renderTable(HEADERS, rows), `${ok} provisioned, ${failed} failed`];
 }

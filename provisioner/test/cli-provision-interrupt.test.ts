@@ -2,17 +2,14 @@
 // stopped at several points, each board stops at a safe point (before connecting, after
 // identify / plan) or finishes (flash already under way); the journals are consistent, the
 // CLI says where each board stands and exits 130, and a re-run resumes the stopped boards.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeystore, initCa } from '../../certs/index.ts';
-import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
-import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { readJournal } from '../station/journal.ts';
 import { espfleet } from './cli-harness.ts';
+import { writeStationFixture } from './station-fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-provision-interrupt-'));
 const unregister: Array<() => void> = [];
@@ -31,39 +28,7 @@ function newBoard(): { chip: VirtualEsp32; url: string } {
 
 const station = join(dir, 'station.toml');
 beforeAll(async () => {
-  const passphrase = randomBytes(24).toString('base64');
-  await initCa({ dir: join(dir, 'ca'), passphrase });
-  writeFileSync(join(dir, 'ca.pass'), `${passphrase}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'keystore.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  await createKeystore(join(dir, 'keys.json'), { keyFile: join(dir, 'keystore.key') });
-  const signer = generateSigningKey();
-  writeFileSync(join(dir, 'sign0.pub.pem'), signer.publicKeyPem);
-  writeFileSync(join(dir, 'fw.zip'), signBundle(makeDemoFirmware({ version: '3.1.0', appSize: 0x10000 }).bundle, signer.privateKeyPem, 0));
-  writeFileSync(
-    station,
-    `[station]
-id = "intr-line"
-operator = "tester"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["sign0.pub.pem"]
-
-[ca]
-dir = "ca"
-passphrase_file = "ca.pass"
-
-[keystore]
-path = "keys.json"
-key_file = "keystore.key"
-
-[mqtt]
-server = "mqtt.example.net:8883"
-
-[encryption]
-mode = "off"
-`,
-  );
+  await writeStationFixture(dir, { id: 'intr-line', firmware: { version: '3.1.0', appSize: 0x10000 }, encryption: 'off' });
 }, 60_000);
 
 const journalDir = join(dir, 'journal');

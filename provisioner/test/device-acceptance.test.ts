@@ -7,14 +7,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeystore, initCa } from '../../certs/index.ts';
-import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
-import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { Rfc2217Server, VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { mongooseOs } from '../../hil-tests/mongoose-os/index.ts';
 import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espsecure, esptool, expectOk, python } from '../../scripts/lib/oracles.ts';
 import { espfleet } from './cli-harness.ts';
+import { writeStationFixture } from './station-fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-device-acceptance-'));
 const chip = new VirtualEsp32({ name: `field-accept-${process.pid}` });
@@ -29,45 +27,7 @@ afterAll(() => {
 });
 
 beforeAll(async () => {
-  const passphrase = randomBytes(24).toString('base64');
-  await initCa({ dir: join(dir, 'ca'), passphrase });
-  writeFileSync(join(dir, 'ca.pass'), `${passphrase}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'keystore.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  await createKeystore(join(dir, 'keys.json'), { keyFile: join(dir, 'keystore.key') });
-  const signer = generateSigningKey();
-  writeFileSync(join(dir, 'sign0.pub.pem'), signer.publicKeyPem);
-  writeFileSync(join(dir, 'fw.zip'), signBundle(makeDemoFirmware({ version: '3.0.0', appSize: 0x18000 }).bundle, signer.privateKeyPem, 0));
-  writeFileSync(
-    stationPath,
-    `[station]
-id = "field-line"
-operator = "tech"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["sign0.pub.pem"]
-
-[ca]
-dir = "ca"
-passphrase_file = "ca.pass"
-
-[keystore]
-path = "keys.json"
-key_file = "keystore.key"
-
-[mqtt]
-server = "mqtt.factory.example.net:8883"
-
-[agent.wifi.ap]
-enable = false
-
-[encryption]
-mode = "development"
-
-[ports]
-urls = [${JSON.stringify(port)}]
-`,
-  );
+  await writeStationFixture(dir, { id: 'field-line', operator: 'tech', firmware: { version: '3.0.0', appSize: 0x18000 }, mqttServer: 'mqtt.factory.example.net:8883', encryption: 'development', ports: [port] });
 }, 60_000);
 
 /** Mounts the decrypted fs image; prints the listing, conf9.json, and saves one file. */

@@ -6,20 +6,19 @@
 // conf9.json and a device.crt that openssl chains to the fleet CA. The registry and the
 // audit log hold exactly one consistent provisioned entry per board, and `audit verify`
 // passes on the log and fails on a copy with one line edited.
-import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CA_FILES } from '../../certs/ca.ts';
-import { createKeystore, initCa } from '../../certs/index.ts';
-import { generateSigningKey, readBundle, signBundle } from '../../firmware-js/bundle/index.ts';
+import { readBundle } from '../../firmware-js/bundle/index.ts';
 import { planFlash } from '../../firmware-js/flash-plan.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { Rfc2217Server, VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { espefuse, espsecure, esptool, expectOk, openssl, python } from '../../scripts/lib/oracles.ts';
 import type { AuditEntry, DeviceRecord } from '../station/records.ts';
 import { espfleet } from './cli-harness.ts';
+import { writeStationFixture } from './station-fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-station-acceptance-'));
 const unregister: Array<() => void> = [];
@@ -46,45 +45,7 @@ const demo = makeDemoFirmware({ version: '3.0.0', appSize: 0x18000 });
 const fsRegion = planFlash(readBundle(demo.bundle)).find((r) => r.part === 'fs');
 
 beforeAll(async () => {
-  const passphrase = randomBytes(24).toString('base64');
-  await initCa({ dir: caDir, passphrase });
-  writeFileSync(join(dir, 'ca.pass'), `${passphrase}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'keystore.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  await createKeystore(join(dir, 'keys.json'), { keyFile: join(dir, 'keystore.key') });
-  const signer = generateSigningKey();
-  writeFileSync(join(dir, 'sign0.pub.pem'), signer.publicKeyPem);
-  writeFileSync(join(dir, 'fw.zip'), signBundle(demo.bundle, signer.privateKeyPem, 0));
-  writeFileSync(
-    stationPath,
-    `[station]
-id = "acceptance-line"
-operator = "acceptor"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["sign0.pub.pem"]
-
-[ca]
-dir = "ca"
-passphrase_file = "ca.pass"
-
-[keystore]
-path = "keys.json"
-key_file = "keystore.key"
-
-[mqtt]
-server = "${MQTT_SERVER}"
-
-[agent.wifi.ap]
-enable = false
-
-[encryption]
-mode = "development"
-
-[ports]
-urls = [${boards.map((b) => JSON.stringify(b.url)).join(', ')}]
-`,
-  );
+  await writeStationFixture(dir, { id: 'acceptance-line', operator: 'acceptor', firmware: { bundle: demo.bundle }, mqttServer: MQTT_SERVER, encryption: 'development', ports: boards.map((b) => b.url) });
 }, 60_000);
 
 /** One field's summary from `espefuse summary`, with its wrapped continuation lines. */

@@ -4,7 +4,7 @@
 import type { Firmware, FirmwareHost } from '../virtual-esp32/firmware-host.ts';
 import type { ConfigTree } from './config-schema.ts';
 import { ConfigStore, lookup } from './config-store.ts';
-import { OtaUpdater } from './ota-updater.ts';
+import { OtaUpdater, type OtaReadings } from './ota-updater.ts';
 import { RootFs } from './root-fs.ts';
 import { RpcFail } from './rpc-fail.ts';
 import { builtinHandlers, type RpcHandler } from './services.ts';
@@ -35,6 +35,8 @@ export interface MongooseOsOptions {
   /** The app's config_schema additions (level-0 defaults for its own keys). */
   extraSchema?: ConfigTree;
   scripts?: MgosScriptRunner;
+  /** Which reading of the updater's unconfirmed rules to model (ota-updater.ts). */
+  ota?: OtaReadings;
 }
 
 /** ms before a scheduled reboot within which calls are answered 418 (§3.2). */
@@ -65,7 +67,7 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
   // Before the config is read: a first boot after an update tombstones and merges the old FS.
   let otaStart: ReturnType<typeof OtaUpdater.start> | undefined;
   try {
-    otaStart = OtaUpdater.start(host, fs, log);
+    otaStart = OtaUpdater.start(host, fs, log, options.ota);
   } catch (e) {
     log(`mgos_upd_init        OTA unavailable: ${(e as Error).message}`);
   }

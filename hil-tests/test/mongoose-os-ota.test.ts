@@ -5,12 +5,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { crc32 } from '../../firmware-js/crc.ts';
-import { generateSigningKey, mgosPublicKeyConfig, signBundle } from '../../firmware-js/bundle/index.ts';
+import { generateSigningKey, mgosPublicKeyConfig, signBundle, writeBundle } from '../../firmware-js/bundle/index.ts';
 import { parseOtadata } from '../../firmware-js/partition/otadata.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { espsecure, esptool, expectOk, oracleAvailable } from '../../scripts/lib/oracles.ts';
 import { ManualClock, Rfc2217Server, type VirtualEsp32 } from '../index.ts';
+import type { MongooseOsOptions } from '../mongoose-os/index.ts';
 import { RawUart, mgosBoard, waitFor } from './helpers/mgos-board.ts';
 import { clean } from './helpers/served-board.ts';
 
@@ -28,28 +28,40 @@ afterEach(() => {
   chip = undefined;
 });
 
-async function boot(opts: { clock?: ManualClock; key?: Uint8Array } = {}): Promise<void> {
-  chip = await mgosBoard({ files: { 'conf9.json': keyConf, 'device.txt': 'mine' }, ...(opts.key ? { key: opts.key } : {}), ...(opts.clock ? { chip: { clock: opts.clock } } : {}) });
+async function boot(opts: { clock?: ManualClock; key?: Uint8Array; conf?: string; mgos?: MongooseOsOptions } = {}): Promise<void> {
+  chip = await mgosBoard({
+    files: { 'conf9.json': opts.conf ?? keyConf, 'device.txt': 'mine' },
+    ...(opts.key ? { key: opts.key } : {}),
+    ...(opts.clock ? { chip: { clock: opts.clock } } : {}),
+    ...(opts.mgos ? { mgos: opts.mgos } : {}),
+  });
   uart = new RawUart(chip);
 }
 
 type Reply = { id: number; result?: unknown; error?: { code: number; message: string } };
-async function rpc(method: string, params?: unknown): Promise<Reply> {
+async function rpc(method: string, params?: unknown, ms = 3_000): Promise<Reply> {
   const id = nextId++;
   uart.send(`${JSON.stringify({ id, method, ...(params === undefined ? {} : { params }) })}\n`);
-  const rx = await uart.until((r) => r.includes(`{"id":${id},`) && /\{"id":\d+,[^\n]*\}\n/.test(r.slice(r.indexOf(`{"id":${id},`))), method, 3_000);
+  const rx = await uart.until((r) => r.includes(`{"id":${id},`) && /\{"id":\d+,[^\n]*\}\n/.test(r.slice(r.indexOf(`{"id":${id},`))), method, ms);
   const line = rx.split('\n').find((l) => l.startsWith(`{"id":${id},`));
   return JSON.parse(line!) as Reply;
 }
 
-function bundle(opts: { version?: string; platform?: string; sign?: 'good' | 'other' | 'none' } = {}): { zip: Uint8Array; app: Uint8Array } {
+function bundle(opts: { version?: string; platform?: string; sign?: 'good' | 'other' | 'none'; slot?: number } = {}): { zip: Uint8Array; app: Uint8Array } {
   const fw = makeDemoFirmware({ version: opts.version ?? '1.3.0', seed: 7 });
   let zip = fw.bundle;
   if (opts.platform) {
-    // Re-write the manifest bytes in place (same length keeps the zip valid apart from the CRC, recomputed here).
-    zip = replaceManifestPlatform(zip, opts.platform);
+    const name = fw.manifest.name ?? 'espfleet-demo';
+    const files = new Map<string, Uint8Array>([
+      ['bootloader.bin', fw.parts.boot],
+      ['partitions_mgos.bin', fw.parts.pt],
+      ['otadata.bin', fw.parts.otadata],
+      [`${name}.bin`, fw.parts.app],
+      ['fs.img', fw.parts.fs],
+    ]);
+    zip = writeBundle({ manifest: { ...fw.manifest, platform: opts.platform }, files });
   }
-  if (opts.sign !== 'none') zip = signBundle(zip, opts.sign === 'other' ? other.privateKeyPem : signer.privateKeyPem, 0);
+  if (opts.sign !== 'none') zip = signBundle(zip, opts.sign === 'other' ? other.privateKeyPem : signer.privateKeyPem, opts.slot ?? 0);
   return { zip, app: fw.parts.app };
 }
 
@@ -153,7 +165,7 @@ describe('Mongoose OS double: bundles the board refuses', () => {
   const cases: Array<[string, () => Uint8Array, RegExp]> = [
     ['unsigned', () => bundle({ sign: 'none' }).zip, /Signature check failed/],
     ['signed with a key the board lacks', () => bundle({ sign: 'other' }).zip, /Signature check failed/],
-    ['wrong platform', () => bundle({ platform: 'esp82' }).zip, /Wrong platform/],
+    ['wrong platform', () => bundle({ platform: 'esp8266' }).zip, /Wrong platform/],
     ['older version', () => bundle({ version: '1.1.0' }).zip, /Anti-rollback/],
   ];
   for (const [what, make, message] of cases) {
@@ -239,22 +251,74 @@ describe.skipIf(!oracleAvailable('esptool') || !oracleAvailable('espsecure'))('M
   }, 200_000);
 });
 
-/** A same-length platform swap in manifest.json, fixing the local and central CRCs. */
-function replaceManifestPlatform(zip: Uint8Array, platform: string): Uint8Array {
-  const out = zip.slice();
-  const text = Buffer.from(out).toString('latin1');
-  const at = text.indexOf('"platform": "esp32"');
-  if (at < 0 || platform.length !== 5) throw new Error('test helper: needs a 5-letter platform and a Go-style manifest');
-  out.set(Buffer.from(`"platform": "${platform}"`, 'latin1'), at);
-  // manifest.json is the first entry: local header at 0, data after name+extra.
-  const dv = new DataView(out.buffer);
-  const nameLen = dv.getUint16(26, true);
-  const extraLen = dv.getUint16(28, true);
-  const size = dv.getUint32(18, true);
-  const start = 30 + nameLen + extraLen;
-  const crc = crc32(out.subarray(start, start + size));
-  dv.setUint32(14, crc, true);
-  const cd = text.indexOf('PK\u0001\u0002');
-  dv.setUint32(cd + 16, crc, true);
-  return out;
-}
+describe('Mongoose OS double: signature policy, timeouts and boot state', () => {
+  const pub = (k: { publicKeyPem: string }) => mgosPublicKeyConfig(k.publicKeyPem);
+
+  it('sig_req_mask -1 (the default) accepts an unsigned bundle; 0 is the tombstone that refuses even a good one', async () => {
+    await boot({ conf: '{}' });
+    expect(await push(bundle({ sign: 'none' }).zip)).toBeUndefined();
+    uart.take();
+    chip!.powerOff();
+    await boot({ conf: JSON.stringify({ update: { key0: pub(signer), sig_req_mask: 0 } }) });
+    expect((await push(bundle().zip))?.message).toMatch(/disabled/);
+  }, 30_000);
+
+  it('key rotation: mask 2 needs sig1 by key1 (a sig0 alone is refused)', async () => {
+    await boot({ conf: JSON.stringify({ update: { key0: pub(signer), key1: pub(other), sig_req_mask: 2 } }) });
+    expect((await push(bundle().zip))?.message).toMatch(/verified 0x1, required 0x2/);
+    expect(await push(bundle({ sign: 'other', slot: 1 }).zip)).toBeUndefined();
+  }, 30_000);
+
+  it('platform: the 2018 prefix compare takes esp32c3; the exact reading refuses it', async () => {
+    await boot();
+    expect(await push(bundle({ platform: 'esp32c3' }).zip)).toBeUndefined();
+    uart.take();
+    chip!.powerOff();
+    await boot({ mgos: { ota: { platformMatch: 'exact' } } });
+    expect((await push(bundle({ platform: 'esp32c3' }).zip))?.message).toMatch(/Wrong platform/);
+  }, 30_000);
+
+  it('update.timeout: an update that stops making progress is abandoned (ManualClock), and a new one can start', async () => {
+    const clock = new ManualClock();
+    await boot({ clock });
+    const { zip } = bundle();
+    expect(await rpc('OTA.Begin', { timeout: 30, commit_timeout: 300, size: zip.length })).not.toHaveProperty('error');
+    expect(((await rpc('OTA.Status')).result as { state: number }).state).toBe(1);
+    expect((await rpc('OTA.Begin', { size: 1 })).error?.message).toMatch(/in progress/);
+    clock.advance(30_000);
+    expect((await rpc('OTA.Status')).result).toMatchObject({ state: 2, msg: 'Update timed out' });
+    expect((await rpc('OTA.Write', { offset: 0, data: 'AAAA' })).error?.message).toMatch(/No update in progress/);
+    expect(await push(zip)).toBeUndefined();
+  }, 30_000);
+
+  it('OTA.SetBootState picks the slot for the next boot', async () => {
+    await boot();
+    expect(await push(bundle().zip)).toBeUndefined();
+    await rebooted();
+    expect((await rpc('OTA.Commit')).error).toBeUndefined();
+    expect((await rpc('OTA.SetBootState', { active_slot: 0, is_committed: true })).error).toBeUndefined();
+    expect(otadataSlot()).toBe(0);
+    await powerCycle();
+    expect(runningVersion()).toBe('app_0 1.2.3');
+  }, 30_000);
+
+  it('power cuts at UART byte offsets of the push (Begin, manifest, early, middle, last chunks) each leave app_0 running and updatable', async () => {
+    const { zip } = bundle();
+    await boot();
+    // UART bytes, not bundle bytes: base64 makes the stream ~4/3 of the bundle.
+    for (const cutAt of [60, 900, 20_000, Math.floor(zip.length * 0.6), Math.floor((zip.length * 4) / 3 * 0.99)]) {
+      chip!.injectPowerLoss({ afterRxBytes: cutAt });
+      await push(zip).catch(() => undefined);
+      expect(chip!.state, `cut at ${cutAt}`).not.toBe('app');
+      uart.take();
+      chip!.powerOn();
+      await waitFor(() => chip!.state === 'app' && chip!.bootLog().includes('Init done'), 'boot after the cut');
+      uart.take();
+      expect(runningVersion(), `cut at ${cutAt}`).toBe('app_0 1.2.3');
+      expect(((await rpc('OTA.Status')).result as { state: number }).state).toBe(0);
+    }
+    expect(await push(zip)).toBeUndefined();
+    await rebooted();
+    expect(runningVersion()).toBe('app_1 1.3.0');
+  }, 120_000);
+});

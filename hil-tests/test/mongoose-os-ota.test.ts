@@ -10,7 +10,7 @@ import { parseOtadata } from '../../firmware-js/partition/otadata.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { espsecure, esptool, expectOk, oracleAvailable } from '../../scripts/lib/oracles.ts';
 import { ManualClock, Rfc2217Server, type VirtualEsp32 } from '../index.ts';
-import type { MongooseOsOptions } from '../mongoose-os/index.ts';
+import { mjsRunner, type MongooseOsOptions } from '../mongoose-os/index.ts';
 import { RawUart, mgosBoard, waitFor } from './helpers/mgos-board.ts';
 import { clean } from './helpers/served-board.ts';
 
@@ -321,4 +321,26 @@ describe('Mongoose OS double: signature policy, timeouts and boot state', () => 
     await rebooted();
     expect(runningVersion()).toBe('app_1 1.3.0');
   }, 120_000);
+});
+
+describe('Mongoose OS double: api_ota.js for the agent', () => {
+  it('the new firmware\'s init.js reads its boot state and commits itself with OTA.commit()', async () => {
+    await boot({ mgos: { scripts: mjsRunner() } });
+    const initJs = `load('api_ota.js');
+let st = OTA.getBootState();
+print('ota slot', st.active_slot, 'committed', OTA.isCommitted() ? 'yes' : 'no');
+if (!OTA.isCommitted()) { print('commit', OTA.commit() ? 'ok' : 'failed'); }
+print('after', OTA.isCommitted() ? 'yes' : 'no', 'second commit', OTA.commit() ? 'ok' : 'refused');
+`;
+    const fw = makeDemoFirmware({ version: '1.3.0', seed: 7, fsFiles: { 'init.js': new TextEncoder().encode(initJs) } });
+    expect(await push(signBundle(fw.bundle, signer.privateKeyPem, 0))).toBeUndefined();
+    await rebooted();
+    const log = chip!.bootLog();
+    expect(log).toContain('ota slot 1 committed no');
+    expect(log).toContain('commit ok');
+    expect(log).toContain('after yes second commit refused');
+    expect(otadataSlot()).toBe(1);
+    await powerCycle();
+    expect(runningVersion()).toBe('app_1 1.3.0');
+  }, 30_000);
 });

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKey, mgosPublicKeyConfig, signBundle, writeBundle } from '../../firmware-js/bundle/index.ts';
-import { parseOtadata } from '../../firmware-js/partition/otadata.ts';
+import { buildOtadata, parseOtadata } from '../../firmware-js/partition/otadata.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { espsecure, esptool, expectOk, oracleAvailable } from '../../scripts/lib/oracles.ts';
 import { ManualClock, Rfc2217Server, type VirtualEsp32 } from '../index.ts';
 import { mjsRunner, type MongooseOsOptions } from '../mongoose-os/index.ts';
+import { place } from './helpers/firmware-set.ts';
 import { RawUart, mgosBoard, waitFor } from './helpers/mgos-board.ts';
 import { clean } from './helpers/served-board.ts';
 
@@ -221,6 +222,43 @@ describe('Mongoose OS double: power loss during an update', () => {
     expect(runningVersion()).toBe('app_0 1.2.3');
     expect(((await rpc('OTA.GetBootState')).result as { is_committed: boolean }).is_committed).toBe(true);
   }, 60_000);
+});
+
+describe('Mongoose OS double: power loss between the flash steps of finalize and commit', () => {
+  // A cut inside one RPC is modelled by the flash state it would leave: the steps before it
+  // done, the ones after it not (each step is one sector erase + program).
+  async function cutAfter(otadata: Uint8Array): Promise<void> {
+    chip!.powerOff();
+    uart.take();
+    place(chip!, [{ address: 0xd000, data: otadata }]);
+    chip!.powerOn();
+    await waitFor(() => chip!.state === 'app' && chip!.bootLog().includes('Init done'), 'the boot after the cut');
+    uart.take();
+  }
+
+  it('End cut after the boot word, before otadata: app_0 runs, the word is cleared, a new update is accepted', async () => {
+    await boot();
+    const before = chip!.flash.read(0xd000, 0x2000).slice();
+    expect(await push(bundle().zip)).toBeUndefined();
+    await cutAfter(before);
+    expect(runningVersion()).toBe('app_0 1.2.3');
+    expect(chip!.bootLog()).toContain('did not boot; staying on slot 0');
+    expect(((await rpc('OTA.GetBootState')).result as { is_committed: boolean }).is_committed).toBe(true);
+    expect(await push(bundle().zip)).toBeUndefined();
+    await rebooted();
+    expect(runningVersion()).toBe('app_1 1.3.0');
+  }, 30_000);
+
+  it('Commit cut after otadata, before the boot word: app_1 boots committed', async () => {
+    await boot();
+    expect(await push(bundle().zip)).toBeUndefined();
+    await rebooted();
+    const active = parseOtadata(chip!.flash.read(0xd000, 0x2000)).active!;
+    expect((active.seq - 1) % 2).toBe(0); // tombstoned to app_0
+    await cutAfter(buildOtadata({ seq: active.seq + 1, otherCopy: 'previous' }));
+    expect(runningVersion()).toBe('app_1 1.3.0');
+    expect(((await rpc('OTA.GetBootState')).result as { is_committed: boolean }).is_committed).toBe(true);
+  }, 30_000);
 });
 
 describe.skipIf(!oracleAvailable('esptool') || !oracleAvailable('espsecure'))('Mongoose OS double: OTA on an encrypted board', () => {

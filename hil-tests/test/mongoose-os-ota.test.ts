@@ -128,6 +128,23 @@ describe('Mongoose OS double: OTA push, commit and revert', () => {
     expect(((await rpc('OTA.GetBootState')).result as { is_committed: boolean }).is_committed).toBe(true);
   }, 30_000);
 
+  it('a second update goes the other way: from app_1 into app_0, with the device files carried along again', async () => {
+    await boot();
+    expect(await push(bundle().zip)).toBeUndefined();
+    await rebooted();
+    expect((await rpc('OTA.Commit')).error).toBeUndefined();
+    const app1 = chip!.flash.read(APP_1, 0x8000).slice();
+    const fw = makeDemoFirmware({ version: '1.4.0', seed: 9 });
+    expect(await push(signBundle(fw.bundle, signer.privateKeyPem, 0))).toBeUndefined();
+    expect(Buffer.from(chip!.flash.read(APP_1, 0x8000)).equals(app1)).toBe(true);
+    await rebooted();
+    expect(runningVersion()).toBe('app_0 1.4.0');
+    expect((await rpc('FS.List')).result).toEqual(expect.arrayContaining(['conf9.json', 'device.txt']));
+    expect((await rpc('OTA.Commit')).error).toBeUndefined();
+    await powerCycle();
+    expect(runningVersion()).toBe('app_0 1.4.0');
+  }, 30_000);
+
   it('without a commit, the commit timeout (ManualClock) reverts to app_0', async () => {
     const clock = new ManualClock();
     await boot({ clock });

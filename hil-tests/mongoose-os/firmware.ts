@@ -4,6 +4,7 @@
 import type { Firmware, FirmwareHost } from '../virtual-esp32/firmware-host.ts';
 import type { ConfigTree } from './config-schema.ts';
 import { ConfigStore, lookup } from './config-store.ts';
+import { OtaUpdater, type OtaReadings } from './ota-updater.ts';
 import { RootFs } from './root-fs.ts';
 import { RpcFail } from './rpc-fail.ts';
 import { builtinHandlers, type RpcHandler } from './services.ts';
@@ -34,6 +35,8 @@ export interface MongooseOsOptions {
   /** The app's config_schema additions (level-0 defaults for its own keys). */
   extraSchema?: ConfigTree;
   scripts?: MgosScriptRunner;
+  /** Which reading of the updater's unconfirmed rules to model (ota-updater.ts). */
+  ota?: OtaReadings;
 }
 
 /** ms before a scheduled reboot within which calls are answered 418 (§3.2). */
@@ -61,6 +64,13 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
     return;
   }
   log(`mgos_vfs_mount       ${fs.partition.label} @ 0x${fs.partition.offset.toString(16)}: LFS, size ${fs.usage().size}, free ${fs.usage().free}`);
+  // Before the config is read: a first boot after an update tombstones and merges the old FS.
+  let otaStart: ReturnType<typeof OtaUpdater.start> | undefined;
+  try {
+    otaStart = OtaUpdater.start(host, fs, log, options.ota);
+  } catch (e) {
+    log(`mgos_upd_init        OTA unavailable: ${(e as Error).message}`);
+  }
   const config = new ConfigStore({ fs, macHex, log, ...(options.extraSchema ? { extraSchema: options.extraSchema } : {}) });
   config.load();
   const deviceId = () => String(lookup(config.get(), 'device.id'));
@@ -69,6 +79,14 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
 
   let rebootAt: number | undefined;
   let rebootTimer: number | undefined;
+  const scheduleReboot = (ms: number) => {
+    if (rebootTimer !== undefined) host.clearTimer(rebootTimer);
+    rebootAt = host.uptimeMs() + ms;
+    rebootTimer = host.setTimeout(() => {
+      log('mgos_system_restart  Rebooting');
+      host.restart();
+    }, ms);
+  };
   const handlers = new Map<string, RpcHandler>();
   for (const [name, fn] of builtinHandlers({
     host,
@@ -76,14 +94,7 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
     config,
     macHex,
     versions,
-    scheduleReboot: (ms) => {
-      if (rebootTimer !== undefined) host.clearTimer(rebootTimer);
-      rebootAt = host.uptimeMs() + ms;
-      rebootTimer = host.setTimeout(() => {
-        log('mgos_system_restart  Rebooting');
-        host.restart();
-      }, ms);
-    },
+    scheduleReboot,
     abortReboot: () => {
       if (rebootTimer !== undefined) host.clearTimer(rebootTimer);
       rebootTimer = rebootAt = undefined;
@@ -93,6 +104,8 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
   })) {
     handlers.set(name, fn);
   }
+  const ota = otaStart?.(config, scheduleReboot);
+  if (ota) for (const [name, fn] of ota.handlers()) handlers.set(name, fn);
 
   const maxFrameSize = Number(lookup(config.get(), 'rpc.max_frame_size') ?? 4096);
   const channel = new UartRpcChannel({

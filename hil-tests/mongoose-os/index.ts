@@ -9,3 +9,5 @@ export { mjsRunner, type MjsRunnerOptions, type FfiProvider } from './mjs-runner
 export { MgosMqtt, MG_EV, ESP32_TLS_CIPHERS, topicMatches } from './mqtt-conn.ts';
 export { MJS_NET_API_FILES, MGOS_EVENT } from './mjs-api-net.ts';
 export type { RpcHandler } from './services.ts';
+export { OtaUpdater, compareVersions, type OtaReadings } from './ota-updater.ts';
+export { BundleStream, OtaRefused } from './ota-bundle-stream.ts';

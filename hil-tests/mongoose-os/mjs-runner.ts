@@ -1,6 +1,6 @@
 // Runs the agent's init.js / app.js in the project's mJS engine with the Mongoose OS APIs of
 // spec mongoose-os.md §5.2 that the double has: Sys, Timer, Cfg, RPC (handlers and RPC.LOCAL
-// calls), File, MQTT, Event and Net's status events. Callers add their own ffi tables (e.g.
+// calls), File, MQTT, Event, Net's status events and OTA (commit, revert, boot state). Callers add their own ffi tables (e.g.
 // the agent's crypto helpers) and api files. A missing api file fails the script as on a board.
 import { createMjsEngine, type FfiTable, type MjsEngine, type Value } from '../mjs/index.ts';
 import { binaryToBytes, binaryToText, bytesToBinary, textToBytes } from '../mjs/values.ts';
@@ -9,6 +9,7 @@ import { USER_LEVEL, isTree, lookup } from './config-store.ts';
 import type { MgosScriptContext, MgosScriptRunner } from './firmware.ts';
 import { MJS_API_FILES } from './mjs-api.ts';
 import { MJS_NET_API_FILES, netApi } from './mjs-api-net.ts';
+import { MJS_OTA_API_FILES, otaFfi } from './mjs-api-ota.ts';
 import { RpcFail } from './rpc-fail.ts';
 import { strftime } from './strftime.ts';
 import { isRunaway, tripWatchdog } from './watchdog.ts';
@@ -57,10 +58,11 @@ function makeEngine(ctx: MgosScriptContext, options: MjsRunnerOptions): MjsEngin
   const json = (s: Value): unknown => (typeof s === 'string' ? JSON.parse(binaryToText(s)) : null);
   const text = (v: unknown): string => textToBytes(JSON.stringify(v) ?? 'null');
 
-  const apiFiles: Record<string, string> = { ...MJS_API_FILES, ...MJS_NET_API_FILES, ...options.apiFiles };
+  const apiFiles: Record<string, string> = { ...MJS_API_FILES, ...MJS_NET_API_FILES, ...MJS_OTA_API_FILES, ...options.apiFiles };
   const net = netApi(ctx, call);
   const builtin: FfiTable = {
       ...net.ffi,
+      ...otaFfi(ctx),
       mgos_uptime: () => host.uptimeMs() / 1000,
       mgos_system_restart_after: (ms) => void host.setTimeout(() => host.restart(), Number(ms)),
       mgos_get_heap_size: () => 294_912,

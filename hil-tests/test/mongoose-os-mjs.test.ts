@@ -69,9 +69,9 @@ describe('Mongoose OS double: the agent in mJS', () => {
     expect((await rpc('Agent.Note', { text: 'hello' })).result).toEqual({ back: 'hello!', missing: null });
   });
 
-  it('an API the double does not have yet (OTA) fails the script visibly, as a missing file would', async () => {
-    chip = await mgosBoard({ files: { 'init.js': "load('api_ota.js');\nprint('not reached');" }, mgos: { scripts: mjsRunner() } });
-    expect(chip.bootLog()).toMatch(/MJS error: .*api_ota\.js/);
+  it('an API the double does not have yet (HTTP) fails the script visibly, as a missing file would', async () => {
+    chip = await mgosBoard({ files: { 'init.js': "load('api_http.js');\nprint('not reached');" }, mgos: { scripts: mjsRunner() } });
+    expect(chip.bootLog()).toMatch(/MJS error: .*api_http\.js/);
     expect(chip.bootLog()).not.toContain('not reached');
   });
 

@@ -65,7 +65,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'ota',
-    summary: 'update boards over the air: serve signed bundles over HTTPS (rollout planning in docs/fleet.md)',
+    summary: 'update boards over the air: serve signed bundles over HTTPS, plan rollouts, show their state',
     load: async () => (await import('./ota/index.ts')).registerOta,
   },
   {

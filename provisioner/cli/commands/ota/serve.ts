@@ -54,7 +54,7 @@ out) are refused. Stop with Ctrl-C or SIGTERM.
 
 Examples:
   espfleet ota serve --bundles /srv/fw --tls-cert ota.chain.pem --tls-key ota.key --listen 0.0.0.0:8443
-  espfleet ota serve --bundles /srv/fw --tls-cert ota.chain.pem --tls-key ota.key --client-ca ca/ca-chain.pem`,
+  espfleet ota serve --bundles /srv/fw --tls-cert ota.chain.pem --tls-key ota.key --client-ca fleet-ca/chain.pem`,
     )
     .action(async (opts: Options) => {
       const server = await startFirmwareServer({

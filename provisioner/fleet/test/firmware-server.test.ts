@@ -12,6 +12,7 @@ import { oracleAvailable, openssl, run } from '../../../scripts/lib/oracles.ts';
 import { formatAccessLine, parseRange, resolveInside, startFirmwareServer, type AccessLogEntry, type FirmwareServer } from '../firmware-server.ts';
 
 const fixture = caPerFile();
+const BIG = 32 << 20;
 const bundle = new Uint8Array(200_000).map((_, i) => (i * 31 + 7) & 0xff);
 
 interface Reply {
@@ -56,6 +57,7 @@ describe('firmware server', () => {
     mkdirSync(join(dir, 'v2'), { recursive: true });
     writeFileSync(join(dir, 'fw.zip'), bundle);
     writeFileSync(join(dir, 'v2', 'fw.zip'), bundle.subarray(0, 1000));
+    writeFileSync(join(dir, 'big.zip'), new Uint8Array(BIG)); // more than socket buffers hold
     writeFileSync(join(fixture.tmp, 'secret.txt'), 'TOP SECRET');
     symlinkSync(join(fixture.tmp, 'secret.txt'), join(dir, 'link.zip'));
     serverCert = await issueServerCert(ca, { dns: ['localhost'], ip: ['127.0.0.1'] });
@@ -149,6 +151,26 @@ describe('firmware server', () => {
     await expect(get(`${mtls.url}fw.zip`, trust())).rejects.toThrow();
     await expect(get(`${mtls.url}fw.zip`, { ...trust(), cert: stranger.chainPem, key: stranger.privateKeyPem })).rejects.toThrow();
     expect(mtlsLog.filter((e) => e.cn !== 'esp32_0a0b0c')).toEqual([]);
+  });
+
+  it('a client that goes away mid-download is logged as incomplete, with the bytes actually read', async () => {
+    const before = log.length;
+    await new Promise<void>((done, bad) => {
+      const u = new URL(`${server.url}big.zip`);
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, servername: 'localhost', agent: false, ...trust() }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          done();
+        });
+      });
+      req.on('error', () => undefined);
+      req.on('timeout', bad);
+      req.end();
+    });
+    const e = (await lastOf(log, before + 1))!;
+    expect(e).toMatchObject({ status: 200, complete: false });
+    expect(e.bytes).toBeLessThan(BIG);
+    expect(formatAccessLine(e)).toMatch(/ 200 \d+ incomplete$/);
   });
 
   it('parses ranges as RFC 9110 says (one range; others ignored)', () => {

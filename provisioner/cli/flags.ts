@@ -58,6 +58,7 @@ export const NO_JSON: Readonly<Record<string, string>> = {
   sim: 'serves a virtual board until stopped; its output is a log',
   'device console': "streams the board's log until stopped",
   'agent run': "runs the agent; its output is the agent's own",
+  'ota serve': 'serves bundles until stopped; its output is the access log',
   completion: 'prints a shell script',
 };
 

@@ -29,6 +29,13 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'certificate.revoke',
   'keystore.export',
   'rollout',
+  'rollout.start',
+  'rollout.command',
+  'rollout.wave',
+  'rollout.pause',
+  'rollout.resume',
+  'rollout.abort',
+  'rollout.done',
   'backup.create',
   'backup.restore',
 ];

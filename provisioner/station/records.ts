@@ -49,6 +49,13 @@ export type AuditAction =
   | 'certificate.revoke'
   | 'keystore.export'
   | 'rollout'
+  | 'rollout.start'
+  | 'rollout.command'
+  | 'rollout.wave'
+  | 'rollout.pause'
+  | 'rollout.resume'
+  | 'rollout.abort'
+  | 'rollout.done'
   | 'backup.create'
   | 'backup.restore';
 

@@ -59,6 +59,36 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'rollouts and rollout_boards: OTA rollout state, so a killed `ota rollout start` resumes where it was',
+    up(db) {
+      db.run(`
+        CREATE TABLE rollouts (
+          rollout_id   TEXT PRIMARY KEY,
+          status       TEXT NOT NULL,
+          wave         INTEGER NOT NULL,
+          wave_count   INTEGER NOT NULL,
+          -- JSON: bundle (path, version, sha256, signedBy), url, policy, wave start/pass times, abort reason
+          spec_json    TEXT NOT NULL,
+          waves_json   TEXT NOT NULL,
+          abort_reason TEXT,
+          actor        TEXT NOT NULL,
+          created_at   TEXT NOT NULL,
+          updated_at   TEXT NOT NULL
+        );
+        CREATE TABLE rollout_boards (
+          rollout_id   TEXT NOT NULL REFERENCES rollouts (rollout_id),
+          device_id    TEXT NOT NULL,
+          wave         INTEGER NOT NULL,
+          status       TEXT NOT NULL,
+          commanded_at INTEGER,
+          updated_at   INTEGER,
+          PRIMARY KEY (rollout_id, device_id)
+        );
+      `);
+    },
+  },
 ];
 
 /** The newest schema this code knows. */

@@ -279,6 +279,20 @@ export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
     });
   }
 
+  /**
+   * For areas that keep their own tables in the registry file (fleet/rollout-store.ts):
+   * reads see other processes' writes; a write is one atomic, locked update as upsert's.
+   */
+  read<T>(fn: (db: Database) => T): T {
+    return fn(this.current());
+  }
+
+  async write(change: (db: Database) => void): Promise<void> {
+    this.usable();
+    if (this.readOnly) throw new RegistryError('station.registry.read_only', `registry ${this.path} was opened read-only`);
+    await this.update(change);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

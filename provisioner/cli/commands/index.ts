@@ -64,6 +64,11 @@ export const commandGroups: readonly CommandGroup[] = [
     load: async () => (await import('./fs/index.ts')).registerFs,
   },
   {
+    name: 'ota',
+    summary: 'update boards over the air: serve signed bundles over HTTPS, plan rollouts, show their state',
+    load: async () => (await import('./ota/index.ts')).registerOta,
+  },
+  {
     name: 'ca',
     summary: 'run the fleet CA: device, server and operator certificates, revocation, CRLs',
     load: async () => (await import('./ca/index.ts')).registerCa,

@@ -1,0 +1,182 @@
+// Rollout state in the station's registry (tables of migration 4), written ahead of what
+// it records: a step's new state (boards marked commanded) is committed to the registry
+// before any message leaves, so a killed driver's `resume` reloads it and never commands a
+// board twice. Each step is audited (rollout.start, rollout.command, rollout.wave, …).
+import type { Database, SqlValue } from 'sql.js';
+import type { AuditAction, AuditLog } from '../station/records.ts';
+import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import { FleetError } from './errors.ts';
+import type { RolloutPolicy } from './rollout-policy.ts';
+import { applyActions, nextActions, type BoardRollout, type BoardStatus, type RolloutAction, type RolloutState, type RolloutStatus } from './rollout-plan.ts';
+
+export interface RolloutSpec {
+  bundle: { path: string; version: string; sha256: string; signedBy: string[] };
+  /** The URL boards fetch the bundle from (ota serve). */
+  url: string;
+  /** The --select filter, as given. */
+  select: string;
+  policy: RolloutPolicy;
+}
+
+export interface RolloutRecord {
+  id: string;
+  actor: string;
+  createdAt: string;
+  updatedAt: string;
+  spec: RolloutSpec;
+  state: RolloutState;
+}
+
+function rows(db: Database, sql: string, params: SqlValue[] = []): Record<string, SqlValue>[] {
+  const st = db.prepare(sql);
+  try {
+    st.bind(params);
+    const out: Record<string, SqlValue>[] = [];
+    while (st.step()) out.push(st.getAsObject());
+    return out;
+  } finally {
+    st.free();
+  }
+}
+
+function readIn(db: Database, id: string): RolloutRecord | undefined {
+  const r = rows(db, 'SELECT * FROM rollouts WHERE rollout_id = ?', [id])[0];
+  if (!r) return undefined;
+  const waves = JSON.parse(String(r.waves_json)) as { started: (number | null)[]; passed: (number | null)[] };
+  const boards: Record<string, BoardRollout> = {};
+  for (const b of rows(db, 'SELECT * FROM rollout_boards WHERE rollout_id = ? ORDER BY device_id', [id])) {
+    const id = String(b.device_id);
+    boards[id] = {
+      id,
+      wave: Number(b.wave),
+      status: String(b.status) as BoardStatus,
+      ...(b.commanded_at === null ? {} : { commandedAt: Number(b.commanded_at) }),
+      ...(b.updated_at === null ? {} : { updatedAt: Number(b.updated_at) }),
+    };
+  }
+  const undef = (v: number | null) => (v === null ? undefined : v);
+  return {
+    id,
+    actor: String(r.actor),
+    createdAt: String(r.created_at),
+    updatedAt: String(r.updated_at),
+    spec: JSON.parse(String(r.spec_json)) as RolloutSpec,
+    state: {
+      status: String(r.status) as RolloutStatus,
+      wave: Number(r.wave),
+      waveCount: Number(r.wave_count),
+      waveStartedAt: waves.started.map(undef),
+      wavePassedAt: waves.passed.map(undef),
+      boards,
+      ...(r.abort_reason === null ? {} : { abortReason: String(r.abort_reason) }),
+    },
+  };
+}
+
+function writeState(db: Database, id: string, state: RolloutState, at: string): void {
+  const waves = { started: state.waveStartedAt.map((v) => v ?? null), passed: state.wavePassedAt.map((v) => v ?? null) };
+  db.run('UPDATE rollouts SET status = ?, wave = ?, wave_count = ?, waves_json = ?, abort_reason = ?, updated_at = ? WHERE rollout_id = ?', [
+    state.status,
+    state.wave,
+    state.waveCount,
+    JSON.stringify(waves),
+    state.abortReason ?? null,
+    at,
+    id,
+  ]);
+  const stored = new Map(rows(db, 'SELECT device_id, commanded_at FROM rollout_boards WHERE rollout_id = ?', [id]).map((r) => [String(r.device_id), r.commanded_at]));
+  for (const b of Object.values(state.boards)) {
+    const before = stored.get(b.id);
+    // The one rule the store keeps itself: a board's command time, once written, never changes.
+    if (before !== undefined && before !== null && Number(before) !== b.commandedAt) {
+      throw new FleetError('fleet.rollout.commanded_twice', `rollout ${id}: board ${b.id} was already commanded at ${new Date(Number(before)).toISOString()}`, {
+        hint: 'a rollout commands each board once; this is a bug in the driver, nothing was written',
+      });
+    }
+    db.run(
+      `INSERT INTO rollout_boards (rollout_id, device_id, wave, status, commanded_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (rollout_id, device_id) DO UPDATE SET status = excluded.status, commanded_at = excluded.commanded_at, updated_at = excluded.updated_at`,
+      [id, b.id, b.wave, b.status, b.commandedAt ?? null, b.updatedAt ?? null],
+    );
+  }
+}
+
+export async function createRollout(registry: SqliteRegistry, rec: Omit<RolloutRecord, 'updatedAt'>): Promise<void> {
+  await registry.write((db) => {
+    if (rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [rec.id]).length > 0) {
+      throw new FleetError('fleet.rollout.exists', `a rollout ${rec.id} is already recorded in the registry`, { hint: 'use `espfleet ota rollout resume` to continue it, or pick another --id' });
+    }
+    db.run("INSERT INTO rollouts (rollout_id, status, wave, wave_count, spec_json, waves_json, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '{\"started\":[],\"passed\":[]}', ?, ?, ?)", [
+      rec.id,
+      rec.state.status,
+      rec.state.wave,
+      rec.state.waveCount,
+      JSON.stringify(rec.spec),
+      rec.actor,
+      rec.createdAt,
+      rec.createdAt,
+    ]);
+    writeState(db, rec.id, rec.state, rec.createdAt);
+  });
+}
+
+export function loadRollout(registry: SqliteRegistry, id: string): RolloutRecord | undefined {
+  return registry.read((db) => readIn(db, id));
+}
+
+export function listRollouts(registry: SqliteRegistry): RolloutRecord[] {
+  return registry.read((db) => rows(db, 'SELECT rollout_id FROM rollouts ORDER BY created_at, rollout_id').map((r) => readIn(db, String(r.rollout_id))!));
+}
+
+/** Writes a step's resulting state; refuses (writing nothing) if it would re-command a board. */
+export async function saveRolloutState(registry: SqliteRegistry, id: string, state: RolloutState, at: Date): Promise<void> {
+  await registry.write((db) => {
+    if (rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [id]).length === 0) throw new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry`);
+    writeState(db, id, state, at.toISOString());
+  });
+}
+
+const ACTION_AUDIT: Partial<Record<RolloutAction['type'], AuditAction>> = {
+  command: 'rollout.command',
+  'start-wave': 'rollout.wave',
+  'wave-passed': 'rollout.wave',
+  'time-out': 'rollout.command',
+  pause: 'rollout.pause',
+  abort: 'rollout.abort',
+  done: 'rollout.done',
+};
+
+/** One audit entry per planner action (which boards, which wave, why). */
+export async function auditActions(audit: AuditLog, id: string, actor: string, actions: readonly RolloutAction[]): Promise<void> {
+  for (const a of actions) {
+    const action = ACTION_AUDIT[a.type];
+    if (action === undefined) continue;
+    const { type, ...rest } = a;
+    await audit.append({ action, actor, subject: { rollout: id }, details: { step: type, ...rest } });
+  }
+}
+
+/**
+ * One driver step, write-ahead: plan from the registry's state, save the new state (boards
+ * marked commanded), audit, and only then return the actions for the caller to carry out
+ * (publish the commands). Killed anywhere, the next step from the registry is what an
+ * uninterrupted driver would have done; a board is never commanded twice (at worst a
+ * board recorded as commanded missed its message and times out).
+ */
+export async function stepRollout(
+  registry: SqliteRegistry,
+  audit: AuditLog,
+  id: string,
+  fleet: ReadonlyMap<string, { online: boolean }>,
+  now: Date,
+  actor: string,
+): Promise<{ actions: RolloutAction[]; state: RolloutState; wakeAt?: number }> {
+  const rec = loadRollout(registry, id);
+  if (!rec) throw new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry`, { hint: 'list them with `espfleet ota rollout status`' });
+  const plan = nextActions(rec.state, fleet, rec.spec.policy, now.getTime());
+  if (plan.actions.length === 0) return { actions: [], state: rec.state, ...(plan.wakeAt !== undefined ? { wakeAt: plan.wakeAt } : {}) };
+  const state = applyActions(rec.state, plan.actions, now.getTime());
+  await saveRolloutState(registry, id, state, now);
+  await auditActions(audit, id, actor, plan.actions);
+  return { actions: plan.actions, state, ...(plan.wakeAt !== undefined ? { wakeAt: plan.wakeAt } : {}) };
+}

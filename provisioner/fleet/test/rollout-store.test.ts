@@ -1,0 +1,124 @@
+// Rollout state in the registry: migration 4 on old files, a driver killed between steps
+// resumes exactly where it was (same commands as an uninterrupted run, none twice), the
+// store refuses a second command time, and every step is in the audit log.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openAuditLog, verifyAuditLog } from '../../station/audit-log.ts';
+import { migrations } from '../../station/registry-migrations.ts';
+import { openRegistry } from '../../station/registry-sqlite.ts';
+import { applyReport, initialState, type RolloutAction, type RolloutState } from '../rollout-plan.ts';
+import { parsePolicy } from '../rollout-policy.ts';
+import { createRollout, listRollouts, loadRollout, saveRolloutState, stepRollout, type RolloutSpec } from '../rollout-store.ts';
+import { planWaves } from '../rollout-waves.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'espfleet-rollout-store-'));
+const boards = Array.from({ length: 10 }, (_, i) => `esp32_${String(i).padStart(2, '0')}`);
+const policy = parsePolicy({ waves: '1,50%,100%', rate: '3/min', maxFailures: '2', minSample: 0, deviceTimeout: '10m' });
+const spec: RolloutSpec = { bundle: { path: 'fw.zip', version: '1.1.0', sha256: 'ab'.repeat(32), signedBy: ['k1'] }, url: 'https://ota.example/fw.zip', select: 'status=provisioned', policy };
+const fleet = new Map(boards.map((id) => [id, { online: id !== 'esp32_07' }]));
+const t0 = Date.parse('2026-12-02T10:00:00Z');
+const commandsOf = (actions: RolloutAction[]) => actions.flatMap((a) => (a.type === 'command' ? a.ids : []));
+
+/** Reports of boards (everyone commanded commits), fed between steps as a broker would. */
+async function report(path: string, id: string, at: number, committed: string[]): Promise<void> {
+  const reg = await openRegistry(path);
+  const rec = loadRollout(reg, id)!;
+  let state: RolloutState = rec.state;
+  for (const b of committed) state = applyReport(state, { id: b, status: 'committed', at });
+  await saveRolloutState(reg, id, state, new Date(at));
+  await reg.close();
+}
+
+async function newRollout(dir: string): Promise<{ registry: string; audit: string }> {
+  const registry = join(dir, 'registry.sqlite');
+  const audit = join(dir, 'audit.jsonl');
+  const reg = await openRegistry(registry);
+  const plan = planWaves(boards.map((id) => ({ id, online: true })), spec.bundle, policy);
+  await createRollout(reg, { id: 'r1', actor: 'operator:alice', createdAt: new Date(t0).toISOString(), spec, state: initialState(plan.waves) });
+  const log = await openAuditLog(audit, { anchor: reg });
+  await log.append({ action: 'rollout.start', actor: 'operator:alice', subject: { rollout: 'r1' }, details: { waves: plan.waves } });
+  await reg.close();
+  return { registry, audit };
+}
+
+/**
+ * Runs the driver step by step with one registry handle and audit log, as one process would;
+ * with `killAfter` that process is dropped after that step (its handles never used again)
+ * and a new one opens the files afresh, as `resume` does. Reports arrive through another handle.
+ */
+async function drive(paths: { registry: string; audit: string }, steps: number, killAfter?: number): Promise<string[]> {
+  const sent: string[] = [];
+  let reg = await openRegistry(paths.registry);
+  let log = await openAuditLog(paths.audit, { anchor: reg });
+  for (let i = 0; i < steps; i++) {
+    const now = t0 + i * 30_000;
+    const r = await stepRollout(reg, log, 'r1', fleet, new Date(now), 'operator:alice');
+    sent.push(...commandsOf(r.actions));
+    if (i === killAfter) {
+      await reg.close();
+      reg = await openRegistry(paths.registry);
+      log = await openAuditLog(paths.audit, { anchor: reg });
+    }
+    await report(paths.registry, 'r1', now + 1, commandsOf(r.actions));
+  }
+  await reg.close();
+  return sent;
+}
+
+describe('rollout store', () => {
+  it('migration 4 adds the rollout tables to an older registry', async () => {
+    const path = join(tmp(), 'registry.sqlite');
+    (await openRegistry(path, { migrations: migrations.slice(0, 3) })).close();
+    const reg = await openRegistry(path);
+    expect(reg.schemaVersion()).toBe(4);
+    expect(listRollouts(reg)).toEqual([]);
+    await reg.close();
+  });
+
+  it('round-trips a rollout, and refuses to record a board commanded twice (writing nothing)', async () => {
+    const paths = await newRollout(tmp());
+    const reg = await openRegistry(paths.registry);
+    const log = await openAuditLog(paths.audit, { anchor: reg });
+    const first = await stepRollout(reg, log, 'r1', fleet, new Date(t0), 'operator:alice');
+    expect(commandsOf(first.actions)).toEqual(['esp32_00']);
+    const rec = loadRollout(reg, 'r1')!;
+    expect(rec.state).toEqual(first.state);
+    expect(rec.spec).toEqual(spec);
+    const again = { ...rec.state, boards: { ...rec.state.boards, esp32_00: { ...rec.state.boards['esp32_00']!, commandedAt: t0 + 5 } } };
+    await expect(saveRolloutState(reg, 'r1', again, new Date(t0 + 5))).rejects.toMatchObject({ code: 'fleet.rollout.commanded_twice' });
+    expect(loadRollout(reg, 'r1')!.state).toEqual(first.state);
+    await expect(createRollout(reg, { id: 'r1', actor: 'x', createdAt: 'now', spec, state: rec.state })).rejects.toMatchObject({ code: 'fleet.rollout.exists' });
+    await reg.close();
+  });
+
+  it('a driver killed after any step resumes exactly where it was: the same commands, none twice', async () => {
+    const whole = await drive(await newRollout(tmp()), 12);
+    expect(whole.slice(0, 1)).toEqual(['esp32_00']);
+    expect(new Set(whole).size).toBe(whole.length);
+    expect([...whole].sort()).toEqual(boards.filter((b) => b !== 'esp32_07'));
+    for (const killAfter of [0, 1, 3, 5]) {
+      const resumed = await drive(await newRollout(tmp()), 12, killAfter);
+      expect(resumed, `killed after step ${killAfter}`).toEqual(whole);
+    }
+  });
+
+  it('every step is audited: who, what, which boards; the chain verifies against the registry', async () => {
+    const paths = await newRollout(tmp());
+    await drive(paths, 30);
+    const reg = await openRegistry(paths.registry, { readOnly: true });
+    const final = loadRollout(reg, 'r1')!;
+    expect(final.state.status).toBe('done');
+    expect(final.state.boards['esp32_07']).toMatchObject({ status: 'timed-out' });
+    expect(verifyAuditLog(paths.audit, { anchor: (await reg.auditAnchor())! })).toMatchObject({ ok: true });
+    await reg.close();
+    const entries = readFileSync(paths.audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; actor: string; details: { step: string; ids?: string[] } });
+    expect(entries[0]!.action).toBe('rollout.start');
+    const commanded = entries.filter((e) => e.details.step === 'command').flatMap((e) => e.details.ids!);
+    expect(commanded.sort()).toEqual(boards.filter((b) => b !== 'esp32_07'));
+    expect(entries.filter((e) => e.details.step === 'time-out').flatMap((e) => e.details.ids!)).toEqual(['esp32_07']);
+    expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(['rollout.wave', 'rollout.done']));
+    expect(new Set(entries.map((e) => e.actor))).toEqual(new Set(['operator:alice']));
+  });
+});

@@ -181,10 +181,15 @@ export class EmulatedMgos {
   }
 
   /** A message arrives on `topic` (bytes as latin1 text); every matching subscription sees it. */
-  deliver(topic: string, msg: string | Uint8Array): void {
+  deliver(topic: string, msg: string | Uint8Array, flush = true): void {
     const bytes = typeof msg === 'string' ? new TextEncoder().encode(msg) : msg;
     for (const s of [...this.subs]) if (topicMatches(s.filter, topic)) this.call(s.fn, [null, textToBytes(topic), bytesToBinary(bytes), s.ud]);
-    this.flush();
+    if (flush) this.flush();
+  }
+
+  /** The board's files as they are now: what survives a power loss (all of them, on LittleFS). */
+  fileTexts(): Record<string, string> {
+    return Object.fromEntries([...this.files.entries()].map(([k, v]) => [k, Buffer.from(v).toString('utf8')]));
   }
 
   /** Published payloads on `topic`, parsed. */

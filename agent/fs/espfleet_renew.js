@@ -326,6 +326,12 @@ function fleetRenewInit(st) {
   st.csrTopic = 'devices/' + st.id + '/cert/csr';
   st.issuedTopic = 'devices/' + st.id + '/cert/issued';
   fleetRenewBoot(st);
+  // The status reports the running certificate's own expiry (no clock needed to read it).
+  let crt = Cfg.get('mqtt.ssl_cert');
+  if (typeof crt === 'string' && crt !== '') {
+    let na = fleetNotAfter(crt);
+    if (na > 0) st.certExpiry = na;
+  }
 }
 
 // Called by fleetStart after its own subscription and timers.

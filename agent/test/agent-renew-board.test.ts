@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeystore, initCa, issueClientCert, issueDeviceCert, parseCsr, signCsr, type Ca } from '../../certs/index.ts';
+import { buildCrl, createKeystore, initCa, issueClientCert, issueDeviceCert, parseCsr, revoke, signCsr, type Ca } from '../../certs/index.ts';
 import { MOSQUITTO, connectClient, mosquittoAvailable, recorder, waitUntil } from '../../certs/test/mosquitto-harness.ts';
 import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
@@ -42,7 +42,7 @@ let deviceId = '';
 /** The test's renewal service. */
 type Mode = 'good' | 'hold' | 'wrong-key' | 'other-ca';
 let mode: Mode = 'good';
-let beforeAnswer: (() => void) | undefined;
+let beforeAnswer: ((c?: { serialHex: string }) => void | Promise<void>) | undefined;
 const issued: Array<{ serialHex: string; notAfter: Date; chainPem: string }> = [];
 
 afterAll(async () => {
@@ -119,16 +119,18 @@ describe.skipIf(!available)(`renewal on a provisioned virtual board against mosq
       void (async () => {
         expect(parseCsr(req.csr).commonNames).toEqual([id]);
         let cert: string;
+        let made: { serialHex: string } | undefined;
         if (mode === 'good') {
           const c = await signCsr(ca, req.csr, { expectCn: id, days: 730 });
           issued.push(c);
+          made = c;
           cert = c.chainPem;
         } else if (mode === 'wrong-key') {
           cert = (await issueDeviceCert(ca, { cn: id })).chainPem; // our CA, right CN, someone else's key
         } else {
           cert = (await signCsr(otherCa, req.csr, { expectCn: id })).chainPem;
         }
-        beforeAnswer?.();
+        await beforeAnswer?.(made);
         await renewer.publishAsync(`devices/${id}/cert/issued`, JSON.stringify({ id: req.id, cert }), { qos: 1 });
       })();
     });
@@ -191,6 +193,29 @@ describe.skipIf(!available)(`renewal on a provisioned virtual board against mosq
     }, 30_000);
   }
 
+  it('a new pair the broker does not accept (revoked before the board uses it): no commit, reboot, back on the old pair', async () => {
+    const before = await cfg('mqtt.ssl_cert');
+    mode = 'good';
+    beforeAnswer = async (c) => {
+      await revoke(ca, c!.serialHex, 'keyCompromise');
+      writeFileSync(join(fleet!.dir, 'broker', 'crl.pem'), buildCrl(ca).crlPem);
+      await fleet!.broker.reload();
+    };
+    const n = renewEvents().length;
+    await ops.publishAsync(`devices/${deviceId}/cmd/renew`, '{"id":"revoked-1"}', { qos: 1 });
+    await waitUntil(() => renewEvents().slice(n).some((e) => e.phase === 'switching'), 'the switching event', 15_000);
+    const logFrom = fleet!.broker.log().length;
+    await waitUntil(() => chip.bootLog().includes('trying the new certificate'), `the trial boot (log: ${chip.bootLog().slice(-600)})`, 10_000);
+    await waitUntil(() => /revoked|OpenSSL Error/i.test(fleet!.broker.log().slice(logFrom)), `the broker refusing the revoked certificate (broker log: ${fleet!.broker.log().slice(-600)})`, 10_000);
+    clock.advance(61_000); // espfleet.renew.confirm_timeout (60 s) without a CONNACK
+    await waitUntil(() => renewEvents().slice(n).some((e) => e.phase === 'failed'), `the failure report (log: ${chip.bootLog().slice(-800)})`, 20_000);
+    expect(renewEvents().slice(n).at(-1)).toMatchObject({ phase: 'failed', cmd_id: 'revoked-1', reason: 'the broker did not accept the new certificate; back on the old pair' });
+    expect(renewEvents().slice(n).some((e) => e.phase === 'renewed')).toBe(false);
+    beforeAnswer = undefined;
+    expect(await onePair()).toBe(before);
+    expect((await boardFile('espfleet_renew.json')).code).not.toBe(0);
+  }, 60_000);
+
   // Power loss between two steps: the board's clock is held still, so the step after does not run.
   const steps: Array<{ name: string; at: () => Promise<void>; pair: 'old' | 'new'; report?: string }> = [
     { name: 'after keygen and the CSR publish', pair: 'old', report: 'rebooted before a certificate arrived; keeping the old pair', at: async () => {
@@ -201,14 +226,18 @@ describe.skipIf(!available)(`renewal on a provisioned virtual board against mosq
     } },
     { name: 'after the certificate is written, before the switch', pair: 'old', report: 'rebooted before the switch; keeping the old pair', at: async () => {
       mode = 'good';
-      beforeAnswer = () => (pumping = false);
+      beforeAnswer = () => {
+        pumping = false;
+      };
       const n = renewEvents().length;
       await ops.publishAsync(`devices/${deviceId}/cmd/renew`, '{"id":"pl-2"}', { qos: 1 });
       await waitUntil(() => renewEvents().slice(n).some((e) => e.phase === 'switching'), 'the switching event');
     } },
     { name: 'after the switch is saved, before the reboot onto it', pair: 'new', at: async () => {
       mode = 'good';
-      beforeAnswer = () => (pumping = false);
+      beforeAnswer = () => {
+        pumping = false;
+      };
       const n = renewEvents().length;
       await ops.publishAsync(`devices/${deviceId}/cmd/renew`, '{"id":"pl-3"}', { qos: 1 });
       await waitUntil(() => renewEvents().slice(n).some((e) => e.phase === 'switching'), 'the switching event');
@@ -216,7 +245,9 @@ describe.skipIf(!available)(`renewal on a provisioned virtual board against mosq
     } },
     { name: 'on the new pair, before the commit', pair: 'old', report: 'the broker did not accept the new certificate; back on the old pair', at: async () => {
       mode = 'good';
-      beforeAnswer = () => (pumping = false);
+      beforeAnswer = () => {
+        pumping = false;
+      };
       const n = renewEvents().length;
       await ops.publishAsync(`devices/${deviceId}/cmd/renew`, '{"id":"pl-4"}', { qos: 1 });
       await waitUntil(() => renewEvents().slice(n).some((e) => e.phase === 'switching'), 'the switching event');

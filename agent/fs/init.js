@@ -11,6 +11,8 @@ load('api_rpc.js');
 load('api_mqtt.js');
 load('espfleet_json.js');
 load('espfleet_cmd.js');
+load('espfleet_crypto.js');
+load('espfleet_renew.js');
 
 let FLEET_AGENT_VERSION = '0.1.0';
 let FLEET_WILL = '{"online":false}';
@@ -25,7 +27,11 @@ let Fleet = {
   maxBytes: 1024,
   idsFile: 'espfleet_ids.json',
   ids: [],
-  connects: 0
+  connects: 0,
+  certExpiry: 0,
+  csrTopic: '',
+  issuedTopic: '',
+  renew: null
 };
 
 // Printable ASCII or '?': JSON.stringify writes other bytes as \xNN, which is not JSON.
@@ -41,7 +47,7 @@ function fleetAscii(s) {
 
 function fleetStatus(st) {
   let s = { online: true, id: st.id, fw_version: st.fw, app: st.app, agent: FLEET_AGENT_VERSION, uptime: Sys.uptime(), ota: 'idle', rollout: fleetAscii(Cfg.get('espfleet.rollout')) };
-  let exp = Cfg.get('espfleet.cert_expiry');
+  let exp = st.certExpiry > 0 ? st.certExpiry : Cfg.get('espfleet.cert_expiry');
   if (typeof exp === 'number' && exp > 0) s.cert_expiry = exp;
   let r = MQTT.pub(st.statusTopic, JSON.stringify(s), 1, true);
   if (r === 0) print('espfleet: status not published (not connected)');
@@ -53,11 +59,16 @@ function fleetOnMqttEvent(conn, ev, edata, st) {
     st.connects = st.connects + 1;
     print('espfleet: connected as', st.id);
     fleetStatus(st);
+    fleetRenewOnConnack(st);
   }
 }
 
 function fleetOnCmd(conn, topic, msg, st) {
-  let name = topic.slice(st.cmdPrefix.length, topic.length);
+  // Bounds into locals first: Cesanta's mJS (cf375c4) was seen to return '' for a short
+  // slice with member-expression bounds here once more code was loaded (real-mjs/boot.js).
+  let from = st.cmdPrefix.length;
+  let to = topic.length;
+  let name = topic.slice(from, to);
   let r = FleetCmd.handle(name, msg, st);
   if (r === null) return;
   if (MQTT.pub(st.eventsTopic, JSON.stringify(r), 1, false) === 0) print('espfleet: result of', r.cmd, 'not published');
@@ -98,11 +109,14 @@ function fleetStart(st) {
   let f = Cfg.get('espfleet.ids_file');
   if (typeof f === 'string' && f !== '') st.idsFile = f;
   FleetCmd.loadIds(st);
+  // Renewal first: on a try_once boot nothing below may save conf9.json before the CONNACK.
+  fleetRenewInit(st);
+  let save = st.renew.phase !== 'trial';
 
   // The will is read at every connect; it needs the id, so it is set here, before the
   // network is up (saved, so the next boot's first connect already carries it).
   if (Cfg.get('mqtt.will_topic') !== st.statusTopic || Cfg.get('mqtt.will_message') !== FLEET_WILL || Cfg.get('mqtt.will_retain') !== true) {
-    if (!Cfg.set({ mqtt: { will_topic: st.statusTopic, will_message: FLEET_WILL, will_retain: true } }, true)) print('espfleet: could not set the last will');
+    if (!Cfg.set({ mqtt: { will_topic: st.statusTopic, will_message: FLEET_WILL, will_retain: true } }, save)) print('espfleet: could not set the last will');
   }
 
   MQTT.setEventHandler(fleetOnMqttEvent, st);
@@ -112,6 +126,7 @@ function fleetStart(st) {
   if (FleetCmd.isInt(every) && every > 0) {
     if (Timer.set(every * 1000, Timer.REPEAT, fleetOnTick, st) === 0) print('espfleet: no status timer');
   }
+  fleetRenewSubscribe(st);
   print('espfleet: agent', FLEET_AGENT_VERSION, 'up as', id);
   return true;
 }

@@ -14,11 +14,11 @@ import { MOSQUITTO, mosquittoAvailable, recorder, waitUntil } from '../../certs/
 import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
-import { mjsRunner, mongooseOs } from '../../hil-tests/mongoose-os/index.ts';
 import { startFleetBroker, type FleetBroker } from '../../hil-tests/test/helpers/fleet-broker.ts';
 import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espfleet } from '../../provisioner/test/cli-harness.ts';
-import { agentConfigSchema, agentFsFiles } from '../agent-files.ts';
+import { agentFsFiles } from '../agent-files.ts';
+import { agentFirmware } from './agent-firmware.ts';
 
 const available = mosquittoAvailable();
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-agent-board-'));
@@ -73,7 +73,7 @@ describe.skipIf(!available)(`the agent on a provisioned virtual board against mo
 
   it('connects with its own certificate, publishes a retained status, answers commands; its will appears when power is cut; reboot boots through the check again', async () => {
     // The app slot now runs Mongoose OS with the agent the bundle carried.
-    chip.attachFirmware(mongooseOs({ scripts: mjsRunner(), extraSchema: agentConfigSchema() as never }));
+    chip.attachFirmware(agentFirmware());
     await hardReset(chip);
     expect(chip.state).toBe('app');
     await waitUntil(() => status().some((m) => m.payload.includes('"online":true')), `the retained status (log: ${chip.bootLog().slice(-600)})`, 10_000);

@@ -43,7 +43,7 @@ describe('agent: connection and status', () => {
     expect(b.cfg('mqtt.will_message')).toBe('{"online":false}');
     expect(b.cfg('mqtt.will_retain')).toBe(true);
     expect(JSON.parse(new TextDecoder().decode(b.files.get('conf9.json')))).toMatchObject({ mqtt: { will_topic: STATUS } });
-    expect(b.subs.map((s) => s.filter)).toEqual([`devices/${ID}/cmd/+`]);
+    expect(b.subs.map((s) => s.filter).sort()).toEqual([`devices/${ID}/cert/issued`, `devices/${ID}/cmd/+`]);
     expect(b.pubs).toEqual([]); // not connected yet: nothing published
     b.connack();
     const st = b.pubs.filter((p) => p.topic === STATUS);
@@ -53,7 +53,7 @@ describe('agent: connection and status', () => {
   });
 
   it('adds cert_expiry and the last rollout id when known, and republishes on the status timer', () => {
-    const b = board({ espfleet: { cert_expiry: 1_830_000_000, rollout: 'r-42', status_interval: 60 } });
+    const b = board({ espfleet: { cert_expiry: 1_830_000_000, rollout: 'r-42', status_interval: 60, renew: { check_interval: 0 } } });
     expect(b.published(STATUS).at(-1)).toMatchObject({ cert_expiry: 1_830_000_000, rollout: 'r-42' });
     expect(b.timers).toHaveLength(1);
     expect(b.timers[0]).toMatchObject({ ms: 60_000, flags: 1 });
@@ -110,7 +110,6 @@ const CASES: Case[] = [
   { name: 'config with set as an array', cmd: 'config', payload: '{"id":"c7","set":[1]}', want: { id: 'c7', ok: false, reason: 'set must be an object of key: value' } },
   { name: 'config with an empty set', cmd: 'config', payload: '{"id":"c8","set":{}}', want: { id: 'c8', ok: false, reason: 'set is empty' } },
   { name: 'ota (not built)', cmd: 'ota', payload: '{"id":"o1","url":"https://fw.example.net/a.zip","version":"2.0.0"}', want: { id: 'o1', cmd: 'ota', ok: false, reason: 'not supported yet' } },
-  { name: 'renew (not built)', cmd: 'renew', payload: '{"id":"n1"}', want: { id: 'n1', cmd: 'renew', ok: false, reason: 'not supported yet' } },
   { name: 'an unknown command', cmd: 'selfdestruct', payload: '{"id":"u1"}', want: { id: 'u1', cmd: 'selfdestruct', ok: false, reason: 'unknown command' } },
   { name: 'missing id', cmd: 'reboot', payload: '{"delay_ms":1000}', want: { cmd: 'reboot', ok: false, reason: 'missing field: id' } },
   { name: 'numeric id', cmd: 'reboot', payload: '{"id":7}', want: { cmd: 'reboot', ok: false, reason: 'id must be a string of 1..64 letters, digits, - _ . :' } },

@@ -8,6 +8,8 @@ import { ConfigStore, isTree, lookup, USER_LEVEL } from '../../hil-tests/mongoos
 import { MJS_API_FILES } from '../../hil-tests/mongoose-os/mjs-api.ts';
 import { MJS_NET_API_FILES } from '../../hil-tests/mongoose-os/mjs-api-net.ts';
 import { topicMatches } from '../../hil-tests/mongoose-os/mqtt-conn.ts';
+import { agentCryptoFfi } from '../../hil-tests/mongoose-os/agent-crypto.ts';
+import { strftime } from '../../hil-tests/mongoose-os/strftime.ts';
 import type { RootFs } from '../../hil-tests/mongoose-os/root-fs.ts';
 import { RpcFail } from '../../hil-tests/mongoose-os/rpc-fail.ts';
 import { agentConfigSchema, agentFsFiles } from '../agent-files.ts';
@@ -25,6 +27,8 @@ export interface EmulatedOptions {
   /** Device-only files already on the board (e.g. the replay-guard file). */
   files?: Record<string, string>;
   fwVersion?: string;
+  /** Timer.now() in Unix seconds (default 1_796_000_000, i.e. 2026-11). */
+  now?: number;
 }
 
 export class EmulatedMgos {
@@ -40,6 +44,10 @@ export class EmulatedMgos {
   readonly errors: string[] = [];
   connected = false;
   uptime = 12;
+  /** Timer.now(), Unix seconds; tests move it. */
+  now: number;
+  /** Config.Set calls over RPC.LOCAL that asked for a reboot (the double reboots 500 ms later). */
+  readonly rpcReboots: number[] = [];
   private readonly pending: Array<() => void> = [];
 
   constructor(opts: EmulatedOptions = {}) {
@@ -57,6 +65,8 @@ export class EmulatedMgos {
     const text = (v: unknown) => textToBytes(JSON.stringify(v) ?? 'null');
     const str = (v: Value) => binaryToText(String(v));
     const fw = opts.fwVersion ?? '1.2.3';
+    this.now = opts.now ?? 1_796_000_000;
+    const crypto = agentCryptoFfi({ exists: (p) => this.files.has(p), read: (p) => this.files.get(p) ?? new Uint8Array(0), write: (p, d) => void this.files.set(p, d) });
     this.engine = createMjsEngine({
       fs: { readFile: (p) => (MJS_API_FILES[p] ?? MJS_NET_API_FILES[p]) !== undefined ? new TextEncoder().encode((MJS_API_FILES[p] ?? MJS_NET_API_FILES[p]) as string) : this.files.get(p) },
       print: (line) => this.logs.push(line),
@@ -65,7 +75,8 @@ export class EmulatedMgos {
         mgos_system_restart_after: (ms) => void this.reboots.push(Number(ms)),
         mgos_get_heap_size: () => 294_912,
         mgos_get_free_heap_size: () => 180_000,
-        mg_time: () => 1_796_000_000,
+        mg_time: () => this.now,
+        mgos_dbl_strftime: (fmt, t) => textToBytes(strftime(binaryToText(String(fmt)), Number(t))),
         mgos_set_timer: (ms, flags, fn, ud) => this.timers.push({ ms: Number(ms), flags: Number(flags), fn, ud }),
         mgos_clear_timer: () => undefined,
         mgos_dbl_cfg_get: (path) => {
@@ -85,9 +96,27 @@ export class EmulatedMgos {
           }
         },
         mgos_dbl_rpc_add: () => undefined,
-        mgos_dbl_rpc_call: (dst, method, _args, fn, ud) => {
-          if (str(dst) !== 'RPC.LOCAL' || str(method) !== 'Sys.GetInfo') return false;
-          this.pending.push(() => this.call(fn, [text({ id: lookup(this.config.get(), 'device.id'), app: 'espfleet-agent', fw_version: fw }), 0, '', ud]));
+        mgos_dbl_rpc_call: (dst, method, args, fn, ud) => {
+          if (str(dst) !== 'RPC.LOCAL') return false;
+          const m = str(method);
+          if (m === 'Sys.GetInfo') {
+            this.pending.push(() => this.call(fn, [text({ id: lookup(this.config.get(), 'device.id'), app: 'espfleet-agent', fw_version: fw }), 0, '', ud]));
+            return true;
+          }
+          if (m === 'Config.Set') {
+            // rpc-service-config as the double serves it (spec mongoose-os.md §3.3): apply,
+            // save conf9.json (or conf9.json.try with try_once), reboot 500 ms later if asked.
+            const p = JSON.parse(str(args)) as { config?: unknown; save?: boolean; try_once?: boolean; reboot?: boolean };
+            this.pending.push(() => {
+              if (!isTree(p.config)) return void this.call(fn, [null, 400, textToBytes('config is required'), ud]);
+              this.config.set(p.config, USER_LEVEL);
+              if (p.save === true) this.config.save(USER_LEVEL, p.try_once === true);
+              if (p.reboot === true) this.rpcReboots.push(500);
+              this.call(fn, [text({ saved: p.save === true }), 0, '', ud]);
+            });
+            return true;
+          }
+          this.pending.push(() => this.call(fn, [null, 404, textToBytes(`No handler for ${m}`), ud]));
           return true;
         },
         mgos_dbl_file_read: (p) => (this.files.has(str(p)) ? bytesToBinary(this.files.get(str(p))!) : null),
@@ -98,7 +127,13 @@ export class EmulatedMgos {
           return bytes.length;
         },
         remove: (p) => (this.files.delete(str(p)) ? 0 : -1),
-        rename: () => -1,
+        rename: (a, b) => {
+          const from = this.files.get(str(a));
+          if (!from) return -1;
+          this.files.set(str(b), from);
+          this.files.delete(str(a));
+          return 0;
+        },
         mgos_dbl_mqtt_sub: (topic, fn, ud) => void this.subs.push({ filter: str(topic), fn, ud }),
         mgos_dbl_mqtt_pub: (topic, msg, qos, retain) => {
           if (!this.connected) return 0;
@@ -111,6 +146,7 @@ export class EmulatedMgos {
         mgos_dbl_event_add_group: () => true,
         mgos_dbl_event_trigger: () => 0,
         mgos_dbl_event_register_base: () => true,
+        ...crypto,
       },
     });
   }
@@ -145,10 +181,15 @@ export class EmulatedMgos {
   }
 
   /** A message arrives on `topic` (bytes as latin1 text); every matching subscription sees it. */
-  deliver(topic: string, msg: string | Uint8Array): void {
+  deliver(topic: string, msg: string | Uint8Array, flush = true): void {
     const bytes = typeof msg === 'string' ? new TextEncoder().encode(msg) : msg;
     for (const s of [...this.subs]) if (topicMatches(s.filter, topic)) this.call(s.fn, [null, textToBytes(topic), bytesToBinary(bytes), s.ud]);
-    this.flush();
+    if (flush) this.flush();
+  }
+
+  /** The board's files as they are now: what survives a power loss (all of them, on LittleFS). */
+  fileTexts(): Record<string, string> {
+    return Object.fromEntries([...this.files.entries()].map(([k, v]) => [k, Buffer.from(v).toString('utf8')]));
   }
 
   /** Published payloads on `topic`, parsed. */

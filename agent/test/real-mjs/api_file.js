@@ -9,5 +9,10 @@ let File = {
   write: function(s, p) {
     File.files[p] = s;
     return s.length;
+  },
+  remove: function(p) {
+    if (File.files[p] === undefined) return -1;
+    File.files[p] = undefined;
+    return 0;
   }
 };

@@ -1,7 +1,7 @@
 // Runs the agent's command modules on plain-mJS stand-ins for Cfg, Sys and File, printing
 // every result: the same file gives the same output on Cesanta's mJS and on the double.
 let Cfg = {
-  tree: { debug: { level: 2 }, sys: { tz_spec: '' }, espfleet: { status_interval: 300 } },
+  tree: { debug: { level: 2 }, sys: { tz_spec: '' }, mqtt: {}, espfleet: { status_interval: 300 } },
   saves: 0,
   get: function(path) {
     let i = path.indexOf('.');
@@ -33,10 +33,14 @@ let File = {
     return s.length;
   }
 };
+let MQTT = { connected: false, isConnected: function() { return MQTT.connected; } };
 load('espfleet_json.js');
 load('espfleet_cmd.js');
+load('espfleet_crypto.js');
+load('espfleet_renew.js');
 
-let st = { maxBytes: 1024, idsFile: 'ids.json', ids: [] };
+let st = { id: 'esp32_A1B2C3', maxBytes: 1024, idsFile: 'ids.json', ids: [] };
+fleetRenewInit(st);
 File.files['ids.json'] = '["old-1",5,"old-2"]';
 FleetCmd.loadIds(st);
 print('ids', JSON.stringify(st.ids));

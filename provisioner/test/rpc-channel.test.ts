@@ -114,10 +114,9 @@ describe('RPC channel', () => {
   it('retries at once with a new id when a reply arrives with a bad CRC', async () => {
     let n = 0;
     const port = new ScriptedPort((req) => (n++ === 0 ? `{"id":${req.id},"result":1}deadbeef\n` : ok(2)(req)));
-    const ch = await RpcChannel.open(port, { ...fast, timeoutMs: 5_000 });
-    const t0 = Date.now();
+    // A reply timeout of ten minutes: only a retry made at once can finish within the test's time.
+    const ch = await RpcChannel.open(port, { ...fast, timeoutMs: 600_000 });
     expect(await ch.call('X.Y')).toBe(2);
-    expect(Date.now() - t0).toBeLessThan(1_000);
     expect(port.requests).toHaveLength(2);
     expect(port.requests[0]!.id).not.toBe(port.requests[1]!.id);
     await ch.close();

@@ -4,14 +4,13 @@
 // devices/<id>/events, its last will appears when its power is cut, and cmd/reboot goes
 // through the boot check again.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeystore, initCa } from '../../certs/index.ts';
+import { initCa } from '../../certs/index.ts';
 import { MOSQUITTO, mosquittoAvailable, recorder, waitUntil } from '../../certs/test/mosquitto-harness.ts';
-import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { startFleetBroker, type FleetBroker } from '../../hil-tests/test/helpers/fleet-broker.ts';
@@ -19,6 +18,7 @@ import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espfleet } from '../../provisioner/test/cli-harness.ts';
 import { agentFsFiles } from '../agent-files.ts';
 import { agentFirmware } from './agent-firmware.ts';
+import { writeStationFixture } from '../../provisioner/test/station-fixture.ts';
 
 const available = mosquittoAvailable();
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-agent-board-'));
@@ -50,17 +50,8 @@ describe.skipIf(!available)(`the agent on a provisioned virtual board against mo
     const passphrase = randomBytes(24).toString('base64');
     const ca = await initCa({ dir: join(dir, 'ca'), passphrase });
     fleet = await startFleetBroker({ ca });
-    writeFileSync(join(dir, 'ca.pass'), `${passphrase}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, 'keystore.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-    await createKeystore(join(dir, 'keys.json'), { keyFile: join(dir, 'keystore.key') });
-    const signer = generateSigningKey();
-    writeFileSync(join(dir, 'sign0.pub.pem'), signer.publicKeyPem);
     const fw = makeDemoFirmware({ name: 'espfleet-agent', version: '1.0.0', appSize: 0x18000, fsFiles: agentFsFiles() });
-    writeFileSync(join(dir, 'fw.zip'), signBundle(fw.bundle, signer.privateKeyPem, 0));
-    writeFileSync(
-      join(dir, 'station.toml'),
-      `[station]\nid = "agent-line"\noperator = "tech"\n\n[firmware]\nbundle = "fw.zip"\nsigning_keys = ["sign0.pub.pem"]\n\n[ca]\ndir = "ca"\npassphrase_file = "ca.pass"\n\n[keystore]\npath = "keys.json"\nkey_file = "keystore.key"\n\n[mqtt]\nserver = "${fleet.server}"\n\n[agent.wifi.ap]\nenable = false\n\n[encryption]\nmode = "development"\n\n[ports]\nurls = [${JSON.stringify(port)}]\n`,
-    );
+    await writeStationFixture(dir, { id: 'agent-line', operator: 'tech', caPassphrase: passphrase, firmware: { bundle: fw.bundle }, mqttServer: fleet.server, encryption: 'development', ports: [port] });
     const prov = await espfleet(['provision', '--station', join(dir, 'station.toml'), '--json']);
     expect(prov.code, prov.stderr).toBe(0);
     const [row] = JSON.parse(prov.stdout) as Array<{ result: string; deviceId: string }>;

@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCrl, createKeystore, initCa, issueClientCert, issueDeviceCert, parseCsr, revoke, signCsr, type Ca } from '../../certs/index.ts';
+import { buildCrl, initCa, issueClientCert, issueDeviceCert, parseCsr, revoke, signCsr, type Ca } from '../../certs/index.ts';
 import { MOSQUITTO, connectClient, mosquittoAvailable, recorder, waitUntil } from '../../certs/test/mosquitto-harness.ts';
-import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { ManualClock, VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { startFleetBroker, type FleetBroker } from '../../hil-tests/test/helpers/fleet-broker.ts';
@@ -20,6 +19,7 @@ import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espfleet } from '../../provisioner/test/cli-harness.ts';
 import { agentFsFiles } from '../agent-files.ts';
 import { agentFirmware } from './agent-firmware.ts';
+import { writeStationFixture } from '../../provisioner/test/station-fixture.ts';
 
 const DAY_MS = 86_400_000;
 const available = mosquittoAvailable();
@@ -90,17 +90,8 @@ describe.skipIf(!available)(`renewal on a provisioned virtual board against mosq
     // The renewer identity exists before the broker profile is written, so the ACL names it.
     const signerId = await issueClientCert(ca, { role: 'renewer', name: 'test-signer' });
     fleet = await startFleetBroker({ ca });
-    writeFileSync(join(dir, 'ca.pass'), `${passphrase}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, 'keystore.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-    await createKeystore(join(dir, 'keys.json'), { keyFile: join(dir, 'keystore.key') });
-    const signer = generateSigningKey();
-    writeFileSync(join(dir, 'sign0.pub.pem'), signer.publicKeyPem);
     const fw = makeDemoFirmware({ name: 'espfleet-agent', version: '1.0.0', appSize: 0x18000, fsFiles: agentFsFiles() });
-    writeFileSync(join(dir, 'fw.zip'), signBundle(fw.bundle, signer.privateKeyPem, 0));
-    writeFileSync(
-      join(dir, 'station.toml'),
-      `[station]\nid = "renew-line"\noperator = "tech"\n\n[firmware]\nbundle = "fw.zip"\nsigning_keys = ["sign0.pub.pem"]\n\n[ca]\ndir = "ca"\npassphrase_file = "ca.pass"\n\n[keystore]\npath = "keys.json"\nkey_file = "keystore.key"\n\n[mqtt]\nserver = "${fleet.server}"\n\n[agent.wifi.ap]\nenable = false\n\n[encryption]\nmode = "development"\n\n[ports]\nurls = [${JSON.stringify(port)}]\n`,
-    );
+    await writeStationFixture(dir, { id: 'renew-line', operator: 'tech', caPassphrase: passphrase, firmware: { bundle: fw.bundle }, mqttServer: fleet.server, encryption: 'development', ports: [port] });
     const prov = await espfleet(['provision', '--station', join(dir, 'station.toml'), '--json']);
     expect(prov.code, prov.stderr).toBe(0);
     const [row] = JSON.parse(prov.stdout) as Array<{ result: string; deviceId: string }>;

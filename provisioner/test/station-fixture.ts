@@ -18,6 +18,8 @@ export interface StationFixtureOptions {
   ports?: readonly string[];
   /** More TOML tables, appended as they are. */
   extraToml?: string;
+  /** The CA already made at `<dir>/ca` with this passphrase (e.g. before a broker that needs it). */
+  caPassphrase?: string;
 }
 
 export interface StationFixture {
@@ -29,8 +31,8 @@ export interface StationFixture {
 
 export async function writeStationFixture(dir: string, opts: StationFixtureOptions): Promise<StationFixture> {
   const caDir = join(dir, 'ca');
-  const passphrase = randomBytes(24).toString('base64');
-  await initCa({ dir: caDir, passphrase });
+  const passphrase = opts.caPassphrase ?? randomBytes(24).toString('base64');
+  if (opts.caPassphrase === undefined) await initCa({ dir: caDir, passphrase });
   writeFileSync(join(dir, 'ca.pass'), `${passphrase}\n`, { mode: 0o600 });
   const keystoreKeyFile = join(dir, 'keystore.key');
   writeFileSync(keystoreKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });

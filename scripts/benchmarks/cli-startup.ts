@@ -16,26 +16,45 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 }
 
-function time(args: string[], env: Record<string, string> = {}): { ms: number; ok: boolean } {
+function time(args: string[], env: Record<string, string | undefined> = {}, script: string | undefined = bin): { ms: number; ok: boolean } {
   const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, script === undefined ? ['-e', ''] : [script, ...args], { env: withEnv(env), encoding: 'utf8' });
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, ok: r.status === 0 };
 }
 
 /** Project files a command loads: node's module list, printed by a preloaded hook. */
-function modulesLoaded(args: string[], env: Record<string, string>): number {
+/** process.env with `env` applied; an undefined value removes the variable. */
+function withEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete out[k];
+  return out;
+}
+
+function modulesLoaded(args: string[], env: Record<string, string | undefined>): number {
   const hook = join(repoRoot, 'scripts', 'lib', 'count-modules.mjs');
-  const r = spawnSync(process.execPath, ['--import', hook, bin, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', hook, bin, ...args], { env: withEnv(env), encoding: 'utf8' });
   const m = /espfleet-modules: (\d+)/.exec(r.stderr);
   return m ? Number(m[1]) : NaN;
 }
 
-for (const [way, env] of [['built JavaScript', {}], ['sources via tsx', { ESPFLEET_FROM_SOURCE: '1' }]] as const) {
+const floor = Array.from({ length: RUNS }, () => time([], {}, undefined).ms);
+console.log(`node with no script (the floor here)  median ${median(floor).toFixed(0).padStart(5)} ms`);
+const ways: Array<[string, Record<string, string | undefined>]> = [
+  ['built JavaScript', {}],
+  ['sources via tsx', { ESPFLEET_FROM_SOURCE: '1' }],
+];
+// This sandbox sets NODE_EXTRA_CA_CERTS, which makes every node process read a CA bundle at start.
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  const bare = Array.from({ length: RUNS }, () => time([], { NODE_EXTRA_CA_CERTS: undefined }, undefined).ms);
+  console.log(`node with no script, NODE_EXTRA_CA_CERTS unset  median ${median(bare).toFixed(0).padStart(5)} ms`);
+  ways.push(['built JavaScript, NODE_EXTRA_CA_CERTS unset', { NODE_EXTRA_CA_CERTS: undefined }]);
+}
+for (const [way, env] of ways) {
   console.log(`-- ${way}`);
   for (const args of [['--version'], ['--help'], ['flash', '--help']]) report(args, env);
 }
 
-function report(args: string[], env: Record<string, string>): void {
+function report(args: string[], env: Record<string, string | undefined>): void {
   time(args, env); // warm the file cache
   const runs = Array.from({ length: RUNS }, () => time(args, env));
   const failed = runs.filter((r) => !r.ok).length;

@@ -127,7 +127,7 @@ journal_dir = "journal"
     `npx espfleet audit verify --station ${stationPath}`,
     `npx espfleet keystore list --keystore ${join(workdir, 'keystore.json')}`,
     `npx espfleet keystore export --keystore ${join(workdir, 'keystore.json')} --mac <MAC> --out ${join(workdir, 'board.key')}`,
-    `npx espfleet ca list --dir ${join(workdir, 'ca')}`,
+    `npx espfleet ca list --ca-dir ${join(workdir, 'ca')}`,
   ];
   return { stationPath, env, bundleBytes: signed.length, version, passphrasesFile, usage };
 }

@@ -12,14 +12,12 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCrl, initCa, issueClientCert, issueDeviceCert, parseCsr, revoke, signCsr, type Ca } from '../../certs/index.ts';
 import { MOSQUITTO, connectClient, mosquittoAvailable, recorder, waitUntil } from '../../certs/test/mosquitto-harness.ts';
-import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { ManualClock, VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { startFleetBroker, type FleetBroker } from '../../hil-tests/test/helpers/fleet-broker.ts';
 import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espfleet } from '../../provisioner/test/cli-harness.ts';
-import { agentFsFiles } from '../agent-files.ts';
 import { agentFirmware } from './agent-firmware.ts';
-import { writeStationFixture } from '../../provisioner/test/station-fixture.ts';
+import { provisionAgentBoard } from './provisioned-agent-board.ts';
 
 const DAY_MS = 86_400_000;
 const available = mosquittoAvailable();
@@ -90,13 +88,7 @@ describe.skipIf(!available)(`renewal on a provisioned virtual board against mosq
     // The renewer identity exists before the broker profile is written, so the ACL names it.
     const signerId = await issueClientCert(ca, { role: 'renewer', name: 'test-signer' });
     fleet = await startFleetBroker({ ca });
-    const fw = makeDemoFirmware({ name: 'espfleet-agent', version: '1.0.0', appSize: 0x18000, fsFiles: agentFsFiles() });
-    await writeStationFixture(dir, { id: 'renew-line', operator: 'tech', caPassphrase: passphrase, firmware: { bundle: fw.bundle }, mqttServer: fleet.server, encryption: 'development', ports: [port] });
-    const prov = await espfleet(['provision', '--station', join(dir, 'station.toml'), '--json']);
-    expect(prov.code, prov.stderr).toBe(0);
-    const [row] = JSON.parse(prov.stdout) as Array<{ result: string; deviceId: string }>;
-    expect(row?.result).toBe('provisioned');
-    deviceId = row!.deviceId;
+    deviceId = await provisionAgentBoard(dir, { id: 'renew-line', caPassphrase: passphrase, mqttServer: fleet.server, port });
     ops = await fleet.operator();
     seen = recorder(ops);
     await ops.subscribeAsync('devices/#');

@@ -35,10 +35,10 @@ export const VOCABULARY: readonly FlagConcept[] = [
   { flag: '--confirm', concept: 'really do an irreversible step (without it: a dry run)', means: /really|burn|irreversible/i },
   { flag: '--force', concept: 'replace an existing file', means: /replace|overwrite/i },
   { flag: '--broker', concept: 'the fleet broker as a client: mqtts://host:port', means: /^broker URL/, claims: /^broker URL/ },
-  { flag: '--cert', concept: 'the client certificate chain a command talks to the broker with', means: /^client certificate chain/, claims: /^client certificate chain/ },
-  { flag: '--key', concept: 'the private key of that client certificate', means: /^private key of that client certificate/ },
+  { flag: '--client-cert', concept: 'the client certificate chain a command talks to the broker with', means: /^client certificate chain/, claims: /^client certificate chain/ },
+  { flag: '--client-key', concept: 'the private key of that client certificate', means: /^private key of that client certificate/ },
   { flag: '--broker-ca', concept: "the CA chain the broker's certificate is issued under", means: /broker's certificate/, claims: /broker's certificate/ },
-  { flag: '--key-passphrase-file', concept: 'the passphrase of an encrypted client key, from a file', means: /client key/ },
+  { flag: '--client-key-passphrase-file', concept: 'the passphrase of an encrypted client key, from a file', means: /client key/ },
 ];
 
 export interface DeprecatedFlag {

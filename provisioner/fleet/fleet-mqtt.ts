@@ -39,7 +39,7 @@ export interface FleetIdentity {
 }
 
 /** Reads the three PEM files; each failure names the file and the flag that gave it. */
-export function readFleetIdentity(paths: { cert: string; key: string; ca: string }, flags = { cert: '--cert', key: '--key', ca: '--broker-ca' }): Omit<FleetIdentity, 'passphrase'> {
+export function readFleetIdentity(paths: { cert: string; key: string; ca: string }, flags = { cert: '--client-cert', key: '--client-key', ca: '--broker-ca' }): Omit<FleetIdentity, 'passphrase'> {
   const read = (path: string, what: string, flag: string) => {
     try {
       return readFileSync(path, 'utf8');
@@ -83,7 +83,7 @@ export function connectFleetMqtt(broker: BrokerAddress, id: FleetIdentity, opts:
       });
     } catch (e) {
       // node's TLS reads the key at once: a wrong passphrase or a bad PEM throws here.
-      reject(new FleetError('fleet.mqtt.bad_identity', `cannot use the client certificate/key: ${(e as Error).message}`, { hint: 'check --cert, --key and the key passphrase' }));
+      reject(new FleetError('fleet.mqtt.bad_identity', `cannot use the client certificate/key: ${(e as Error).message}`, { hint: 'check --client-cert, --client-key and the key passphrase' }));
       return;
     }
     const fail = (code: string, why: string, hint: string) => {

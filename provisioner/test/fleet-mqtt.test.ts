@@ -65,11 +65,11 @@ describe.skipIf(!mosquittoAvailable())(`connecting to the fleet broker (needs ${
     const { makeContext } = await import('../cli/context.ts');
     const sink = { write: () => true };
     const ctx = makeContext({ stdout: sink, stderr: sink, env: { ESPFLEET_CLIENT_KEY_PASSPHRASE: pass }, cwd: dir });
-    const flags = { broker: `mqtts://127.0.0.1:${fleet!.port}`, cert: 'op.pem', key: 'op.key', brokerCa: 'ca.pem' };
+    const flags = { broker: `mqtts://127.0.0.1:${fleet!.port}`, clientCert: 'op.pem', clientKey: 'op.key', brokerCa: 'ca.pem' };
     const client = await connectBrokerClient(ctx, flags);
     await client.endAsync();
-    await expect(connectBrokerClient(ctx, { ...flags, keyPassphraseFile: 'wrong' })).rejects.toMatchObject({ code: 'fleet.mqtt.bad_identity' });
-    await expect(connectBrokerClient(ctx, { ...flags, cert: undefined })).rejects.toMatchObject({ code: 'fleet.mqtt.missing_option', message: expect.stringContaining('--cert') });
+    await expect(connectBrokerClient(ctx, { ...flags, clientKeyPassphraseFile: 'wrong' })).rejects.toMatchObject({ code: 'fleet.mqtt.bad_identity' });
+    await expect(connectBrokerClient(ctx, { ...flags, clientCert: undefined })).rejects.toMatchObject({ code: 'fleet.mqtt.missing_option', message: expect.stringContaining('--client-cert') });
   });
 
   it('a broker CA that is not the fleet one, and a certificate from another CA, are refused with fleet.mqtt.unreachable', async () => {

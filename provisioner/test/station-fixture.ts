@@ -27,6 +27,8 @@ export interface StationFixture {
   caDir: string;
   keystorePath: string;
   keystoreKeyFile: string;
+  /** The key the station's boards trust in update.key0 (in memory only): tests sign update bundles with it. */
+  signer: { privateKeyPem: string; publicKeyPem: string };
 }
 
 export async function writeStationFixture(dir: string, opts: StationFixtureOptions): Promise<StationFixture> {
@@ -56,5 +58,5 @@ export async function writeStationFixture(dir: string, opts: StationFixtureOptio
     ...(opts.extraToml ? [opts.extraToml.trim()] : []),
   ];
   writeFileSync(stationPath, `${tables.join('\n\n')}\n`);
-  return { stationPath, caDir, keystorePath, keystoreKeyFile };
+  return { stationPath, caDir, keystorePath, keystoreKeyFile, signer };
 }

@@ -1,4 +1,4 @@
-// `espfleet backup` and escrow copies end to end (issue 21): a station provisions three
+// `espfleet backup` and escrow copies end to end (issue 21): a station provisions four
 // virtual boards in release mode with a keystore mirror on "another disk" (both copies hold
 // every key, `keystore verify` says so); its backup verifies and restores onto a fresh
 // directory whose `audit verify`, `devices list` and `keystore export` work; a flipped byte,
@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeystore, initCa, openKeystore } from '../../certs/index.ts';
 import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
-import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
+import { Rfc2217Server, VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
+import { espsecure, esptool, expectOk } from '../../scripts/lib/oracles.ts';
 import { espfleet } from './cli-harness.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'espfleet-cli-backup-'));
@@ -69,7 +70,7 @@ urls = [${ports.map((p) => JSON.stringify(p)).join(', ')}]
 `;
 }
 
-const boards = ['a', 'b', 'c'].map((n) => newBoard(`bak-${n}`));
+const boards = ['a', 'b', 'c', 'd'].map((n) => newBoard(`bak-${n}`));
 const archive = join(root, 'line.efbak');
 let caPassphrase = '';
 
@@ -103,19 +104,19 @@ describe('escrow copies on a station', () => {
     rmSync(join(dir, 'lone.toml'));
   });
 
-  it('provisions three boards in release mode; the mirror is created and holds every key (keystore verify)', { timeout: 120_000 }, async () => {
+  it('provisions four boards in release mode; the mirror is created and holds every key (keystore verify)', { timeout: 120_000 }, async () => {
     const r = await espfleet(['provision', '--station', join(dir, 'station.toml')]);
     show(r);
     expect(r.code, r.stderr).toBe(0);
     for (const b of boards) expect(b.chip.flashEncryptionEnabled()).toBe(true);
     const primary = await openKeystore(join(dir, 'keys.json'), { keyFile });
     const mirror = await openKeystore(join(usb, 'keys.json'), { keyFile });
-    expect(primary.list()).toHaveLength(3);
+    expect(primary.list()).toHaveLength(4);
     for (const e of primary.list()) expect(mirror.get({ mac: e.mac }, e.kind).secret).toEqual(primary.get({ mac: e.mac }, e.kind).secret);
 
     const v = await espfleet(['keystore', 'verify', '--station', join(dir, 'station.toml'), '--json']);
     expect(v.code, v.stderr).toBe(0);
-    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, copiesRequired: 2, differences: [], stores: [{ ok: true, records: 3 }, { ok: true, records: 3 }] });
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, copiesRequired: 2, differences: [], stores: [{ ok: true, records: 4 }, { ok: true, records: 4 }] });
   });
 
   it('keystore verify names a copy that lacks a record and one that does not open', async () => {
@@ -126,7 +127,7 @@ describe('escrow copies on a station', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`ok\\s+${stale}: 0 records`));
     expect(r.stdout).toMatch(/FAILED\s+.*nowhere\.json: .*\[certs\.keystore\.not_found\]/);
-    expect(r.stdout.match(/^differs: flash-encryption-key of esp32_[0-9A-F]{6} .* missing from .*stale\.json$/gm)).toHaveLength(3);
+    expect(r.stdout.match(/^differs: flash-encryption-key of esp32_[0-9A-F]{6} .* missing from .*stale\.json$/gm)).toHaveLength(4);
     expect(r.stdout).toContain('the copies do NOT agree');
   });
 });
@@ -137,7 +138,7 @@ describe('espfleet backup', () => {
     show(c);
     expect(c.code, c.stderr).toBe(0);
     const created = JSON.parse(c.stdout);
-    expect(created.counts).toMatchObject({ devices: 3, keystoreRecords: 3, certificates: 3 });
+    expect(created.counts).toMatchObject({ devices: 4, keystoreRecords: 4, certificates: 4 });
     expect(Object.keys(created.secretsNotIncluded).sort()).toEqual(['ca.passphrase_file', 'keystore.key_file']);
     const log = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trimEnd().split('\n');
     expect(JSON.parse(log.at(-1) as string)).toMatchObject({ action: 'backup.create', subject: { backup: created.id } });
@@ -146,7 +147,7 @@ describe('espfleet backup', () => {
     show(v);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout).toContain(`backup ${created.id} is sound: station backup-line`);
-    expect(v.stdout).toContain(`3 devices, ${log.length} audit entries (chain intact, matches the registry anchor), 3 certificates, 3 escrowed keys`);
+    expect(v.stdout).toContain(`4 devices, ${log.length} audit entries (chain intact, matches the registry anchor), 4 certificates, 4 escrowed keys`);
 
     // A fresh machine: the station directory and the mirror are gone.
     const to = join(root, 'restored', 'line1');
@@ -173,7 +174,7 @@ describe('espfleet backup', () => {
     const list = await espfleet(['devices', 'list', '--station', station, '--json']);
     expect(list.code, list.stderr).toBe(0);
     const devices = JSON.parse(list.stdout) as Array<{ mac: string; status: string }>;
-    expect(devices).toHaveLength(3);
+    expect(devices).toHaveLength(4);
     const out = join(root, 'fe-key.bin');
     const exp = await espfleet(['keystore', 'export', '--keystore', join(to, 'keys.json'), '--key-file', keyFile, '--mac', (devices[0] as { mac: string }).mac, '--out', out]);
     expect(exp.code, exp.stderr).toBe(0);
@@ -201,6 +202,46 @@ describe('espfleet backup', () => {
       expect(text.includes(secret.toString('base64'))).toBe(false);
     }
     expect(bytes.includes(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'hex'))).toBe(false);
+  });
+
+  it('a board is reflashed with the restored keystore: esptool read-flash + espsecure and its boot check agree on the new app', { timeout: 300_000 }, async () => {
+    const to = join(root, 'restored', 'line1');
+    const board = boards[0]!;
+    const next = makeDemoFirmware({ version: '2.2.0', appSize: 0x18000, seed: 22 });
+    const appPath = join(root, 'app-2.2.0.bin');
+    writeFileSync(appPath, next.parts.app);
+    const ks = ['--keystore', join(to, 'keys.json'), '--keystore-key-file', keyFile];
+    // Plaintext to an encrypted board is refused; the restored escrow makes the write possible.
+    const plain = await espfleet(['flash', '--port', board.url, '0x10000', appPath]);
+    expect(plain.code).toBe(1);
+    const flash = await espfleet(['flash', '--port', board.url, '0x10000', appPath, '--encrypt-with-escrow', ...ks, '--json']);
+    show(flash);
+    expect(flash.code, flash.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(board.chip.bootLog()).toContain('flash encryption is enabled');
+    expect(board.chip.bootLog()).toContain("would run app 'app_0' at 0x10000, version 2.2.0");
+
+    // Espressif's tools read the chip independently: ciphertext on flash that the key
+    // exported from the *restored* keystore decrypts to exactly the new app image.
+    const mac = Array.from(board.chip.options.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+    const keyPath = join(root, 'restored-fe.key');
+    const exp = await espfleet(['keystore', 'export', ...ks, '--mac', mac, '--out', keyPath]);
+    expect(exp.code, exp.stderr).toBe(0);
+    const server = new Rfc2217Server(board.chip);
+    try {
+      const url = await server.listen();
+      const enc = join(root, 'app.enc');
+      const size = `0x${next.parts.app.length.toString(16)}`;
+      expectOk(await esptool(['--port', url, '--chip', 'esp32', '--baud', '921600', 'read-flash', '0x10000', size, enc], { timeoutMs: 240_000 }), 'esptool read-flash');
+      const out = join(root, 'app.dec');
+      expectOk(await espsecure(['decrypt-flash-data', '--keyfile', keyPath, '--address', '0x10000', '--output', out, enc]), 'espsecure decrypt-flash-data');
+      expect(Buffer.from(readFileSync(enc)).equals(Buffer.from(next.parts.app))).toBe(false);
+      expect(Buffer.from(readFileSync(out)).equals(Buffer.from(next.parts.app))).toBe(true);
+    } finally {
+      await server.close();
+    }
+    const audit = await espfleet(['audit', 'verify', '--station', join(to, 'station.toml')]);
+    expect(audit.code, audit.stdout).toBe(0);
   });
 
   it('a flipped byte anywhere or a truncated archive fails verify and restore, and writes nothing', { timeout: 120_000 }, async () => {

@@ -62,14 +62,16 @@ function fleetRenewSlot(st) {
   r.csr = 'espfleet_' + s + '.csr';
 }
 
-// Starts a renewal; returns null when the CSR is out, else the reason it did not start.
-function fleetRenewStart(st, cmdId) {
+// The first step of every renewal: the new key into the free slot and its CSR (on record
+// first). Returns the CSR's PEM, or null with the reason in st.renew.why (state cleared).
+function fleetRenewMakeCsr(st, cmdId) {
   let r = st.renew;
-  if (r.phase !== '') return 'renewal in progress (' + r.req + ')';
-  if (!MQTT.isConnected()) return 'not connected';
   let crt = Cfg.get('mqtt.ssl_cert');
   let key = Cfg.get('mqtt.ssl_key');
-  if (typeof crt !== 'string' || crt === '' || typeof r.ca !== 'string' || r.ca === '') return 'no device certificate or CA in the config';
+  if (typeof crt !== 'string' || crt === '' || typeof r.ca !== 'string' || r.ca === '') {
+    r.why = 'no device certificate or CA in the config';
+    return null;
+  }
   if (typeof key !== 'string' || key === '') key = crt;
   r.oldCrt = crt;
   r.oldKey = key;
@@ -86,20 +88,33 @@ function fleetRenewStart(st, cmdId) {
   r.phase = 'csr';
   if (!fleetRenewSave(st)) {
     r.phase = '';
-    return 'could not write ' + r.file;
+    r.why = 'could not write ' + r.file;
+    return null;
   }
   let rc = fleetKeygen(r.key);
   if (rc !== 0) {
     fleetRenewClear(st, true);
-    return 'keygen failed: ' + fleetCryptoWhy(rc);
+    r.why = 'keygen failed: ' + fleetCryptoWhy(rc);
+    return null;
   }
   rc = fleetCsr(r.key, st.id, r.csr);
   let pem = (rc === 0) ? File.read(r.csr) : null;
   fleetRenewRemove(r.csr);
   if (pem === null) {
     fleetRenewClear(st, true);
-    return 'CSR failed: ' + fleetCryptoWhy(rc);
+    r.why = 'CSR failed: ' + fleetCryptoWhy(rc);
+    return null;
   }
+  return pem;
+}
+
+// Starts a renewal over MQTT; returns null when the CSR is out, else the reason it did not start.
+function fleetRenewStart(st, cmdId) {
+  let r = st.renew;
+  if (r.phase !== '') return 'renewal in progress (' + r.req + ')';
+  if (!MQTT.isConnected()) return 'not connected';
+  let pem = fleetRenewMakeCsr(st, cmdId);
+  if (pem === null) return r.why;
   if (MQTT.pub(st.csrTopic, JSON.stringify({ id: r.req, cn: st.id, csr: pem }), 1, false) === 0) {
     fleetRenewClear(st, true);
     return 'CSR not published (not connected)';
@@ -113,6 +128,7 @@ function fleetRenewOnNoAnswer(st) {
   let r = st.renew;
   r.timer = 0;
   if (r.phase !== 'csr') return;
+  r.last = 'failed: no certificate in time';
   fleetRenewEvent(st, 'failed', { reason: 'no certificate on cert/issued in time; keeping the old pair' });
   fleetRenewClear(st, true);
 }
@@ -133,39 +149,45 @@ function fleetRenewOnIssued(conn, topic, msg, st) {
     print('espfleet: cert/issued for another request; ignored');
     return;
   }
-  if (typeof m.cert !== 'string' || m.cert.indexOf('-----BEGIN CERTIFICATE-----') !== 0) {
-    fleetRenewEvent(st, 'failed', { reason: 'cert/issued without a PEM certificate; keeping the old pair' });
+  let why = fleetRenewTake(st, m.cert);
+  if (why !== null) {
+    fleetRenewEvent(st, r.refusal, { reason: why + '; keeping the old pair' });
     fleetRenewClear(st, true);
     return;
   }
-  if (File.write(m.cert, r.crt) !== m.cert.length) {
-    fleetRenewEvent(st, 'failed', { reason: 'could not write ' + r.crt + '; keeping the old pair' });
-    fleetRenewClear(st, true);
-    return;
-  }
+  fleetRenewSwitch(st);
+}
+
+// Takes the answer to the CSR (phase csr): written to the slot's .crt, kept only if it fits
+// the new key, chains to the fleet CA and has not expired. Returns null when it is on record
+// as phase switch; else the reason, with r.refusal 'refused' (the certificate) or 'failed'.
+function fleetRenewTake(st, cert) {
+  let r = st.renew;
+  r.refusal = 'failed';
+  if (typeof cert !== 'string' || cert.indexOf('-----BEGIN CERTIFICATE-----') !== 0) return 'answer without a PEM certificate';
+  if (File.write(cert, r.crt) !== cert.length) return 'could not write ' + r.crt;
   let rc = fleetMatches(r.crt, r.key, r.ca);
-  if (rc !== 0) {
-    fleetRenewEvent(st, 'refused', { reason: 'certificate refused: ' + fleetCryptoWhy(rc) + '; keeping the old pair' });
-    fleetRenewClear(st, true);
-    return;
-  }
+  r.refusal = 'refused';
+  if (rc !== 0) return 'certificate refused: ' + fleetCryptoWhy(rc);
   let na = fleetNotAfter(r.crt);
   let now = Timer.now();
-  if (na <= 0 || (now > FLEET_CLOCK_SET && na <= now)) {
-    fleetRenewEvent(st, 'refused', { reason: 'certificate refused: expired or no expiry; keeping the old pair' });
-    fleetRenewClear(st, true);
-    return;
-  }
+  if (na <= 0 || (now > FLEET_CLOCK_SET && na <= now)) return 'certificate refused: expired or no expiry';
   r.notAfter = na;
   r.phase = 'switch';
+  r.refusal = 'failed';
   if (!fleetRenewSave(st)) {
-    fleetRenewEvent(st, 'failed', { reason: 'could not write ' + r.file + '; keeping the old pair' });
-    fleetRenewClear(st, true);
-    return;
+    r.phase = 'csr';
+    return 'could not write ' + r.file;
   }
   if (r.timer !== 0) Timer.del(r.timer);
   r.timer = 0;
-  fleetRenewEvent(st, 'switching', { crt: r.crt, not_after: na });
+  return null;
+}
+
+// Phase switch is on record: announce it, then the try_once save and the reboot onto the new pair.
+function fleetRenewSwitch(st) {
+  let r = st.renew;
+  fleetRenewEvent(st, 'switching', { crt: r.crt, not_after: r.notAfter });
   // try_once: conf9.json.try names the new pair for the next boot only; conf9.json keeps the old.
   let args = { config: { mqtt: { ssl_cert: r.crt, ssl_key: r.key } }, save: true, try_once: true, reboot: true };
   if (!RPC.call(RPC.LOCAL, 'Config.Set', args, fleetRenewOnSwitch, st)) {
@@ -177,6 +199,7 @@ function fleetRenewOnIssued(conn, topic, msg, st) {
 function fleetRenewBack(st, why) {
   let r = st.renew;
   if (!Cfg.set({ mqtt: { ssl_cert: r.oldCrt, ssl_key: r.oldKey } }, false)) print('espfleet: could not restore the old pair in the running config');
+  r.last = 'failed: switch failed: ' + why;
   fleetRenewEvent(st, 'failed', { reason: 'switch failed: ' + why + '; keeping the old pair' });
   fleetRenewClear(st, true);
 }
@@ -231,6 +254,7 @@ function fleetRenewBoot(st) {
   } else {
     r.report = 'rebooted before a certificate arrived; keeping the old pair';
   }
+  r.last = 'failed: ' + r.report;
   fleetRenewClear(st, true);
 }
 
@@ -260,6 +284,8 @@ function fleetRenewFinish(st) {
   let r = st.renew;
   if (r.oldCrt !== r.crt && r.oldCrt !== r.ca) fleetRenewRemove(r.oldCrt);
   if (r.oldKey !== r.key && r.oldKey !== r.ca) fleetRenewRemove(r.oldKey);
+  st.certExpiry = r.notAfter;
+  r.last = 'renewed';
   fleetRenewEvent(st, 'renewed', { cmd_id: r.cmd, crt: r.crt, not_after: r.notAfter });
   r.report = '';
   fleetRenewClear(st, false);
@@ -278,6 +304,7 @@ function fleetRenewOnConnack(st) {
   }
   if (r.report !== '') {
     fleetRenewEvent(st, 'failed', { cmd_id: r.cmd, reason: r.report });
+    r.last = 'failed: ' + r.report;
     r.report = '';
   }
   fleetRenewCheck(st);
@@ -320,7 +347,7 @@ function fleetRenewCommand(c, st) {
 
 // Called by fleetStart once the topics are known, before anything may save the config.
 function fleetRenewInit(st) {
-  st.renew = { phase: '', req: '', cmd: null, key: '', crt: '', csr: '', oldKey: '', oldCrt: '', notAfter: 0, timer: 0, seq: 0, report: '', file: 'espfleet_renew.json', ca: Cfg.get('mqtt.ssl_ca_cert') };
+  st.renew = { phase: '', req: '', cmd: null, key: '', crt: '', csr: '', oldKey: '', oldCrt: '', notAfter: 0, timer: 0, seq: 0, report: '', why: '', refusal: '', last: '', file: 'espfleet_renew.json', ca: Cfg.get('mqtt.ssl_ca_cert') };
   let f = Cfg.get('espfleet.renew.state_file');
   if (typeof f === 'string' && f !== '') st.renew.file = f;
   st.csrTopic = 'devices/' + st.id + '/cert/csr';
@@ -337,9 +364,59 @@ function fleetRenewInit(st) {
 // Called by fleetStart after its own subscription and timers.
 function fleetRenewSubscribe(st) {
   if (Cfg.get('espfleet.renew.enable') === false) return;
+  fleetRotateAddHandlers(st);
   MQTT.sub(st.issuedTopic, fleetRenewOnIssued, st);
   let every = fleetRenewInt('espfleet.renew.check_interval', 3600);
   if (every > 0) {
     if (Timer.set(every * 1000, Timer.REPEAT, fleetRenewOnTick, st) === 0) print('espfleet: no renewal timer');
   }
+}
+
+// Field rotation over USB (issue 16; `espfleet device rotate-cert`): the renewal's steps with
+// the CSR and the certificate carried over the cable by RPC instead of MQTT, for a board that
+// has been offline too long to renew by itself. The key is made here and never leaves.
+//   Espfleet.CertRequest {}            → {req, cn, csr, key}
+//   Espfleet.CertInstall {req, cert}   → {crt, not_after}, then the try_once switch and a reboot
+//   Espfleet.CertStatus {}             → {phase, req, last, crt, mqtt_connected}
+// After the reboot the trial boot keeps the pair only after a CONNACK (fleetRenewOnConnack),
+// exactly as an MQTT renewal; `last` says how the latest attempt ended.
+function fleetRotateFail(code, message) {
+  return { error: code, message: message };
+}
+
+function fleetRotateOnRequest(args, src, st) {
+  let r = st.renew;
+  if (r.phase !== '') return fleetRotateFail(409, 'renewal in progress (' + r.req + ')');
+  let pem = fleetRenewMakeCsr(st, 'usb');
+  if (pem === null) return fleetRotateFail(500, r.why);
+  // A technician who walks away leaves no renewal hanging: the same answer timeout applies.
+  r.timer = Timer.set(fleetRenewInt('espfleet.renew.answer_timeout', 600) * 1000, 0, fleetRenewOnNoAnswer, st);
+  r.last = 'csr_sent';
+  return { req: r.req, cn: st.id, csr: pem, key: r.key };
+}
+
+function fleetRotateOnInstall(args, src, st) {
+  let r = st.renew;
+  if (args === null || typeof args !== 'object') return fleetRotateFail(400, 'expected {req, cert}');
+  if (r.phase !== 'csr' || args.req !== r.req) return fleetRotateFail(409, 'no certificate request ' + JSON.stringify(args.req) + ' waiting');
+  let why = fleetRenewTake(st, args.cert);
+  if (why !== null) {
+    r.last = r.refusal + ': ' + why;
+    fleetRenewClear(st, true);
+    return fleetRotateFail(r.refusal === 'refused' ? 422 : 500, why + '; keeping the old pair');
+  }
+  r.last = 'switching';
+  fleetRenewSwitch(st);
+  return { crt: r.crt, not_after: r.notAfter };
+}
+
+function fleetRotateOnStatus(args, src, st) {
+  let r = st.renew;
+  return { phase: r.phase, req: r.req, last: r.last, crt: fleetAscii(Cfg.get('mqtt.ssl_cert')), not_after: st.certExpiry, mqtt_connected: MQTT.isConnected() };
+}
+
+function fleetRotateAddHandlers(st) {
+  RPC.addHandler('Espfleet.CertRequest', fleetRotateOnRequest, st);
+  RPC.addHandler('Espfleet.CertInstall', fleetRotateOnInstall, st);
+  RPC.addHandler('Espfleet.CertStatus', fleetRotateOnStatus, st);
 }

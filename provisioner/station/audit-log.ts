@@ -27,6 +27,7 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'provision.failed',
   'reprovision',
   'certificate.revoke',
+  'certificate.rotate',
   'keystore.export',
   'rollout',
   'rollout.start',

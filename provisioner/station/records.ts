@@ -47,6 +47,7 @@ export type AuditAction =
   | 'provision.failed'
   | 'reprovision'
   | 'certificate.revoke'
+  | 'certificate.rotate'
   | 'keystore.export'
   | 'rollout'
   | 'rollout.start'

@@ -17,6 +17,14 @@ export interface RevokedCertificate {
   reason: string;
 }
 
+export interface CertificateReplacement {
+  deviceId: string;
+  oldSerialHex: string | null;
+  issued: { serialHex: string; fingerprintSha256: string; notAfter: string };
+  /** How the board got it, e.g. 'usb (espfleet device rotate-cert)'. */
+  via: string;
+}
+
 export interface RevocationRecord {
   /** The audit entry written. */
   audit: { path: string; seq: number };
@@ -68,6 +76,25 @@ export async function prepareRevocationRecord(config: StationConfig, opts: { clo
           details: { reason: cert.reason, role: cert.role, station: config.station.id, by: 'espfleet ca revoke', registry: 'deviceId' in outcome ? 'revoked' : outcome.unchanged },
         });
         return { audit: { path: config.paths.audit, seq: entry.seq }, registry: outcome };
+      },
+      /**
+       * A device's certificate replaced by a new one it holds (USB rotation): the registry
+       * record takes the new certificate's facts, the audit log says who, how and old → new.
+       * Recorded before the old certificate is revoked, so that revocation leaves the device be.
+       */
+      async replaced(change: CertificateReplacement): Promise<{ path: string; seq: number }> {
+        const now = (opts.clock?.() ?? new Date()).toISOString();
+        const device = registry ? await registry.get(change.deviceId) : undefined;
+        if (registry && device) {
+          await registry.upsert({ ...device, certSerial: change.issued.serialHex, certFingerprintSha256: change.issued.fingerprintSha256, certNotAfter: change.issued.notAfter, updatedAt: now });
+        }
+        const entry = await audit.append({
+          action: 'certificate.rotate',
+          actor,
+          subject: { deviceId: change.deviceId, serial: change.issued.serialHex, ...(device ? { mac: device.mac } : {}) },
+          details: { old: change.oldSerialHex, via: change.via, notAfter: change.issued.notAfter, station: config.station.id, registry: device ? 'updated' : `no device ${change.deviceId} in the registry` },
+        });
+        return { path: config.paths.audit, seq: entry.seq };
       },
       async close(): Promise<void> {
         await registry?.close();

@@ -12,6 +12,7 @@ import { register as registerFsPut } from './fs-put.ts';
 import { register as registerFsRm } from './fs-rm.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerReboot } from './reboot.ts';
+import { register as registerRotateCert } from './rotate-cert.ts';
 
 export function registerDevice(program: Command, ctx: CliContext): void {
   const device = program.command('device');
@@ -26,5 +27,6 @@ export function registerDevice(program: Command, ctx: CliContext): void {
   registerFsPut(fs, ctx);
   registerFsRm(fs, ctx);
   registerReboot(device, ctx);
+  registerRotateCert(device, ctx);
   registerConsole(device, ctx);
 }

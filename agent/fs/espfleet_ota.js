@@ -460,16 +460,37 @@ function fleetOtaOnCommit(res, code, msg, st) {
   o.committing = false;
   if (o.stage !== 'verifying') return;
   if (code !== 0) {
-    // Left to the health timer (revert) or the next CONNACK (commit again).
+    // Committed by someone else (mos call OTA.Commit)? Else left to the health timer
+    // (revert) or the next CONNACK (commit again).
     print('espfleet: OTA.Commit failed', code, msg);
+    fleetOtaRecheck(st);
     return;
   }
+  fleetOtaCommitted(st);
+}
+
+function fleetOtaCommitted(st) {
+  let o = st.ota;
   if (o.health !== 0) Timer.del(o.health);
   o.health = 0;
   o.boot = 'committed';
   fleetOtaEnd(st, 'committed', '');
   print('espfleet: committed', o.version);
-  fleetStatus(st);
+  if (MQTT.isConnected()) fleetStatus(st);
+}
+
+// After a failed OTA.Commit or OTA.Revert: what the firmware says now decides.
+function fleetOtaRecheck(st) {
+  if (!RPC.call(RPC.LOCAL, 'OTA.GetBootState', null, fleetOtaOnRecheck, st)) print('espfleet: OTA.GetBootState not callable');
+}
+
+function fleetOtaOnRecheck(res, code, msg, st) {
+  let o = st.ota;
+  if (code !== 0 || res === null || typeof res !== 'object' || res.is_committed !== true) return;
+  if ((o.stage === 'verifying' || o.stage === 'reverted') && st.fw === o.version && o.boot === 'uncommitted') {
+    print('espfleet: the firmware is committed after all');
+    fleetOtaCommitted(st);
+  }
 }
 
 function fleetOtaOnHealthTimeout(st) {
@@ -489,7 +510,9 @@ function fleetOtaRevert(st, why) {
 }
 
 function fleetOtaOnRevert(res, code, msg, st) {
-  if (code !== 0) print('espfleet: OTA.Revert failed', code, msg, '; the commit timeout reverts');
+  if (code === 0) return;
+  print('espfleet: OTA.Revert failed', code, msg, '; the commit timeout reverts');
+  fleetOtaRecheck(st);
 }
 
 // Every CONNACK, after the status went out (published: its MQTT.pub result).

@@ -325,6 +325,24 @@ describe('agent OTA: the health check', () => {
     expect(b.ota.reverts).toBe(1);
     expect(record(b)).toMatchObject({ stage: 'reverted' });
   });
+  it('committed by someone else meanwhile (mos call OTA.Commit): a failed OTA.Commit or OTA.Revert asks the boot state again → committed', () => {
+    for (const late of [false, true]) {
+      const b = board({ files: { [FILE]: applied }, fw: '1.3.0', ota: { committed: false }, connect: false });
+      b.ota.committed = true; // the technician's commit
+      if (late) b.fire(b.timers.find((t) => t.flags === 0 && t.ms === (120 - 12) * 1000));
+      else b.connack();
+      expect(b.errors).toEqual([]);
+      expect(b.ota.calls.filter((m) => m !== 'OTA.Status')).toEqual(['OTA.GetBootState', late ? 'OTA.Revert' : 'OTA.Commit', 'OTA.GetBootState']);
+      expect(b.ota.reverts).toBe(0);
+      expect(record(b)).toMatchObject({ stage: 'committed' });
+      if (late) {
+        b.connack();
+        expect(otaStatus(b).map((s) => s.state)).toEqual(['committed']);
+      } else {
+        expect(otaStatus(b).map((s) => s.state)).toEqual(['verifying', 'committed']);
+      }
+    }
+  });
 });
 
 describe('agent OTA: end to end across reboots (emulated updater)', () => {

@@ -81,3 +81,9 @@ n = RPC.calls.length;
 fleetOtaCommand(JSON.parse('{"id":"ota-r3","rollout":"r3",' + U + ',"version":"2.0.0","sha256":"' + '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' + '"}'), b3);
 answer(n, null, -1, 'Invalid manifest');
 print('file', File.files['espfleet_ota.json']);
+// OTA.Commit refused (committed by someone else): the boot state asked again decides.
+let b4 = board('1.10.0', rec('applied'), false, true);
+n = RPC.calls.length;
+answer(n - 1, null, -1, 'Not in uncommitted state');
+answer(n, { is_committed: true }, 0, '');
+print('file', File.files['espfleet_ota.json']);

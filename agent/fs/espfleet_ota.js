@@ -518,6 +518,9 @@ function fleetOtaOnRevert(res, code, msg, st) {
 // Every CONNACK, after the status went out (published: its MQTT.pub result).
 function fleetOtaOnConnack(st, published) {
   let o = st.ota;
+  // Before the boot state and the version are known a record means nothing yet (it may be
+  // the one the last firmware left): fleetOtaDecide reports it.
+  if (!o.decided) return;
   if (o.stage === 'verifying') {
     if (published !== 0) fleetOtaHealthy(st);
     return;

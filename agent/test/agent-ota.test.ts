@@ -301,6 +301,16 @@ describe('agent OTA: the health check', () => {
     expect(JSON.parse(new TextDecoder().decode(b.files.get('conf9.json')))).toMatchObject({ espfleet: { rollout: 'r1' } });
   });
 
+  it('a CONNACK before the boot state and the version are known: the check runs once they are', () => {
+    const b = new EmulatedMgos({ conf9: { ...CONF9, espfleet: { renew: { check_interval: 0 }, ota: { allowed_hosts: HOSTS } } }, files: { [FILE]: applied }, fwVersion: '1.3.0', ota: { committed: false } }).boot(true);
+    expect(b.ota.calls).toEqual(['OTA.GetBootState']); // asked, not answered yet
+    expect(record(b)).toMatchObject({ stage: 'applied' });
+    b.connack(); // handlers first, then the held replies
+    expect(b.errors).toEqual([]);
+    expect(b.ota.commits).toBe(1);
+    expect(otaStatus(b).map((s) => s.state)).toEqual(['verifying', 'committed']);
+  });
+
   it('no CONNACK within health_timeout → not committed, reason on record, OTA.Revert; the old firmware then reports reverted', () => {
     const b = board({ files: { [FILE]: applied }, fw: '1.3.0', ota: { committed: false }, connect: false, espfleet: { ota: { health_timeout: 60 } } });
     b.fire(b.timers.find((t) => t.flags === 0 && t.ms === (60 - 12) * 1000));

@@ -230,11 +230,14 @@ export class EmulatedMgos {
     });
   }
 
-  /** Runs init.js as the board does after INIT_DONE; errors are collected, not thrown. */
-  boot(): this {
+  /**
+   * Runs init.js as the board does after INIT_DONE; errors are collected, not thrown. With
+   * `holdReplies` the RPC replies wait for the next flush (e.g. a CONNACK that comes first).
+   */
+  boot(holdReplies = false): this {
     const r = this.engine.run(new TextDecoder().decode(this.files.get('init.js')), 'init.js');
     if (!r.ok) this.errors.push(`${r.error.message} (${r.error.file}:${r.error.line})`);
-    this.flush();
+    if (!holdReplies) this.flush();
     return this;
   }
 

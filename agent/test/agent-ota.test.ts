@@ -137,6 +137,18 @@ describe('agent OTA: cmd/ota refusals change nothing (table-driven)', () => {
     });
   }
 
+  it('the state file cannot be written → refused before anything else happens', () => {
+    const b = board();
+    b.failWrites.add(FILE);
+    const before = snapshot(b);
+    b.deliver(CMD, cmd({}));
+    expect(b.errors).toEqual([]);
+    expect(results(b).at(-1)).toMatchObject({ id: 'ota-r1', ok: false, reason: `could not write ${FILE}` });
+    expect(otaStatus(b)).toEqual([expect.objectContaining({ state: 'refused', reason: `could not write ${FILE}` })]);
+    expect(snapshot(b)).toEqual(before);
+    expect(status(b)).toMatchObject({ ota: 'idle' });
+  });
+
   it('a replayed command id is ignored: no second result, no second update — across a reboot too', () => {
     const b = board();
     b.deliver(CMD, cmd({}));

@@ -110,6 +110,8 @@ export class EmulatedMgos {
   readonly errors: string[] = [];
   connected = false;
   uptime = 12;
+  /** Paths whose File.write fails (0 bytes written), as on a full or failing flash. */
+  readonly failWrites = new Set<string>();
   /** Timer.now(), Unix seconds; tests move it. */
   now: number;
   /** Config.Set calls over RPC.LOCAL that asked for a reboot (the double reboots 500 ms later). */
@@ -200,6 +202,7 @@ export class EmulatedMgos {
         },
         mgos_dbl_file_read: (p) => (this.files.has(str(p)) ? bytesToBinary(this.files.get(str(p))!) : null),
         mgos_dbl_file_write: (data, p, mode) => {
+          if (this.failWrites.has(str(p))) return 0;
           const bytes = binaryToBytes(String(data));
           const old = String(mode).startsWith('a') ? (this.files.get(str(p)) ?? new Uint8Array(0)) : new Uint8Array(0);
           this.files.set(str(p), new Uint8Array([...old, ...bytes]));

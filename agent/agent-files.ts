@@ -12,7 +12,7 @@ export const AGENT_FS_DIR = join(AGENT_DIR, 'fs');
 
 /** Files that belong to one board (written by the station), never to a firmware fs (§2.5). */
 export function isPerDeviceFile(name: string): boolean {
-  return firmwareRefuses(name) || name === 'espfleet_ids.json' || name === 'espfleet_renew.json' || /^espfleet_[ab]\.(key|crt|csr)$/.test(name);
+  return firmwareRefuses(name) || name === 'espfleet_ids.json' || name === 'espfleet_renew.json' || name === 'espfleet_ota.json' || /^espfleet_[ab]\.(key|crt|csr)$/.test(name);
 }
 
 /** agent/fs/ files for the firmware's root filesystem (flat: §2.5 merges the root only). */

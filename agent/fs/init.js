@@ -1,7 +1,7 @@
 // The espfleet agent (DESIGN.md topics, invariants 4 and 5; spec mongoose-os.md §5): MQTT
 // over mutual TLS with the device certificate the station put in conf9.json, a retained
 // status on every CONNACK with the last will {"online":false} on the same topic, and the
-// commands of espfleet_cmd.js on its own devices/<id>/cmd/+ only. Plain functions over the
+// commands of espfleet_cmd.js on its own devices/<id>/cmd/+ only; OTA in espfleet_ota.js. Plain functions over the
 // Mongoose OS APIs; all state is in Fleet, handed to callbacks as userdata.
 load('api_config.js');
 load('api_sys.js');
@@ -13,6 +13,7 @@ load('espfleet_json.js');
 load('espfleet_cmd.js');
 load('espfleet_crypto.js');
 load('espfleet_renew.js');
+load('espfleet_ota.js');
 
 let FLEET_AGENT_VERSION = '0.1.0';
 let FLEET_WILL = '{"online":false}';
@@ -31,7 +32,9 @@ let Fleet = {
   certExpiry: 0,
   csrTopic: '',
   issuedTopic: '',
-  renew: null
+  renew: null,
+  otaTopic: '',
+  ota: null
 };
 
 // Printable ASCII or '?': JSON.stringify writes other bytes as \xNN, which is not JSON.
@@ -46,7 +49,7 @@ function fleetAscii(s) {
 }
 
 function fleetStatus(st) {
-  let s = { online: true, id: st.id, fw_version: st.fw, app: st.app, agent: FLEET_AGENT_VERSION, uptime: Sys.uptime(), ota: 'idle', rollout: fleetAscii(Cfg.get('espfleet.rollout')) };
+  let s = { online: true, id: st.id, fw_version: st.fw, app: st.app, agent: FLEET_AGENT_VERSION, uptime: Sys.uptime(), ota: fleetOtaState(st), rollout: fleetOtaRollout(st) };
   let exp = st.certExpiry > 0 ? st.certExpiry : Cfg.get('espfleet.cert_expiry');
   if (typeof exp === 'number' && exp > 0) s.cert_expiry = exp;
   let r = MQTT.pub(st.statusTopic, JSON.stringify(s), 1, true);
@@ -58,8 +61,9 @@ function fleetOnMqttEvent(conn, ev, edata, st) {
   if (ev === MQTT.EV_CONNACK) {
     st.connects = st.connects + 1;
     print('espfleet: connected as', st.id);
-    fleetStatus(st);
+    let published = fleetStatus(st);
     fleetRenewOnConnack(st);
+    fleetOtaOnConnack(st, published);
   }
 }
 
@@ -83,6 +87,7 @@ function fleetOnInfo(res, code, msg, st) {
   st.app = fleetAscii(res.app);
   // A CONNACK that came first published without the version: publish again now.
   if (MQTT.isConnected()) fleetStatus(st);
+  fleetOtaOnInfo(st);
 }
 
 function fleetOnTick(st) {
@@ -112,6 +117,7 @@ function fleetStart(st) {
   // Renewal first: on a try_once boot nothing below may save conf9.json before the CONNACK.
   fleetRenewInit(st);
   let save = st.renew.phase !== 'trial';
+  fleetOtaInit(st);
 
   // The will is read at every connect; it needs the id, so it is set here, before the
   // network is up (saved, so the next boot's first connect already carries it).
@@ -122,6 +128,7 @@ function fleetStart(st) {
   MQTT.setEventHandler(fleetOnMqttEvent, st);
   MQTT.sub(st.cmdPrefix + '+', fleetOnCmd, st);
   if (!RPC.call(RPC.LOCAL, 'Sys.GetInfo', null, fleetOnInfo, st)) print('espfleet: Sys.GetInfo not callable');
+  fleetOtaStart(st);
   let every = Cfg.get('espfleet.status_interval');
   if (FleetCmd.isInt(every) && every > 0) {
     if (Timer.set(every * 1000, Timer.REPEAT, fleetOnTick, st) === 0) print('espfleet: no status timer');

@@ -75,13 +75,13 @@ describe.skipIf(!available)(`the agent on a provisioned virtual board against mo
     // A command and a refused one, each answered with its id; a replay is ignored.
     await ops.publishAsync(`devices/${deviceId}/cmd/config`, JSON.stringify({ id: 'cfg-1', set: { 'debug.level': 3 } }), { qos: 1 });
     await ops.publishAsync(`devices/${deviceId}/cmd/config`, JSON.stringify({ id: 'cfg-2', set: { 'mqtt.server': 'evil:1883' } }), { qos: 1 });
-    await ops.publishAsync(`devices/${deviceId}/cmd/ota`, '{"id":"ota-1","url":"https://x/y.zip","version":"2.0.0"}', { qos: 1 });
+    await ops.publishAsync(`devices/${deviceId}/cmd/ota`, '{"id":"ota-1","rollout":"r1","url":"https://x.example.net/y.zip","version":"2.0.0"}', { qos: 1 });
     await ops.publishAsync(`devices/${deviceId}/cmd/config`, '{"id":', { qos: 1 });
     await waitUntil(() => events().length >= 4, 'four results');
     expect(events()).toEqual(expect.arrayContaining([
       expect.objectContaining({ id: 'cfg-1', ok: true }),
       expect.objectContaining({ id: 'cfg-2', ok: false, reason: 'key not allowed: mqtt.server' }),
-      expect.objectContaining({ id: 'ota-1', ok: false, reason: 'not supported yet' }),
+      expect.objectContaining({ id: 'ota-1', ok: false, reason: 'OTA disabled: espfleet.ota.allowed_hosts is empty' }),
       expect.objectContaining({ id: null, ok: false, reason: 'invalid JSON' }),
     ]));
 

@@ -109,7 +109,6 @@ const CASES: Case[] = [
   { name: 'config without set', cmd: 'config', payload: '{"id":"c6"}', want: { id: 'c6', ok: false, reason: 'set must be an object of key: value' } },
   { name: 'config with set as an array', cmd: 'config', payload: '{"id":"c7","set":[1]}', want: { id: 'c7', ok: false, reason: 'set must be an object of key: value' } },
   { name: 'config with an empty set', cmd: 'config', payload: '{"id":"c8","set":{}}', want: { id: 'c8', ok: false, reason: 'set is empty' } },
-  { name: 'ota (not built)', cmd: 'ota', payload: '{"id":"o1","url":"https://fw.example.net/a.zip","version":"2.0.0"}', want: { id: 'o1', cmd: 'ota', ok: false, reason: 'not supported yet' } },
   { name: 'an unknown command', cmd: 'selfdestruct', payload: '{"id":"u1"}', want: { id: 'u1', cmd: 'selfdestruct', ok: false, reason: 'unknown command' } },
   { name: 'missing id', cmd: 'reboot', payload: '{"delay_ms":1000}', want: { cmd: 'reboot', ok: false, reason: 'missing field: id' } },
   { name: 'numeric id', cmd: 'reboot', payload: '{"id":7}', want: { cmd: 'reboot', ok: false, reason: 'id must be a string of 1..64 letters, digits, - _ . :' } },

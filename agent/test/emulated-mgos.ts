@@ -29,6 +29,71 @@ export interface EmulatedOptions {
   fwVersion?: string;
   /** Timer.now() in Unix seconds (default 1_796_000_000, i.e. 2026-11). */
   now?: number;
+  /** The firmware's updater as this boot sees it (default: committed, OTA handlers present). */
+  ota?: { committed?: boolean; commitTimeout?: number; handlers?: boolean };
+}
+
+/** One OTA.Update call: its args, answered when the test says the download is over. */
+export interface OtaUpdateCall {
+  args: { url?: unknown; commit_timeout?: unknown };
+  reply: (code: number, msg?: string, res?: unknown) => void;
+}
+
+/**
+ * The updater's RPC side as rpc-service-ota answers it (spec mongoose-os.md §2.1, contract
+ * docs/ota-protocol.md §4): GetBootState, Status, Commit and Revert only when uncommitted,
+ * and OTA.Update held until the test replies (the reply comes when the download is over).
+ */
+export class EmulatedOta {
+  committed: boolean;
+  commitTimeout: number;
+  handlers: boolean;
+  readonly updates: OtaUpdateCall[] = [];
+  readonly calls: string[] = [];
+  commits = 0;
+  /** OTA.Revert calls taken (the firmware reboots 100 ms later). */
+  reverts = 0;
+  /** When set, OTA.Commit fails with this message (e.g. a flash error). */
+  commitError: string | null = null;
+  status: { state: number; progress_percent: number; msg: string } = { state: 0, progress_percent: 0, msg: '' };
+
+  constructor(o: EmulatedOptions['ota'] = {}) {
+    this.committed = o.committed ?? true;
+    this.commitTimeout = o.commitTimeout ?? (this.committed ? 0 : 300);
+    this.handlers = o.handlers ?? true;
+  }
+
+  /** [code, msg, result] for one call; undefined = answered later (OTA.Update). */
+  answer(method: string, args: unknown, later: (code: number, msg: string, res: unknown) => void): [number, string, unknown] | undefined {
+    this.calls.push(method);
+    if (!this.handlers) return [404, `No handler for ${method}`, null];
+    if (method === 'OTA.GetBootState') return [0, '', { active_slot: this.committed ? 0 : 1, is_committed: this.committed, revert_slot: 0, commit_timeout: this.commitTimeout }];
+    if (method === 'OTA.Status') return [0, '', { ...this.status, is_committed: this.committed, commit_timeout: this.commitTimeout, partition: this.committed ? 0 : 1 }];
+    if (method === 'OTA.Commit') {
+      if (this.committed) return [-1, 'Not in uncommitted state', null];
+      if (this.commitError !== null) return [-1, this.commitError, null];
+      this.committed = true;
+      this.commits += 1;
+      return [0, '', null];
+    }
+    if (method === 'OTA.Revert') {
+      if (this.committed) return [-1, 'Not in uncommitted state', null];
+      this.reverts += 1;
+      return [0, '', null];
+    }
+    if (method === 'OTA.Update') {
+      this.status = { state: 1, progress_percent: 0, msg: 'Update in progress' };
+      this.updates.push({
+        args: (args ?? {}) as OtaUpdateCall['args'],
+        reply: (code, msg = '', res = null) => {
+          this.status = { state: code === 0 ? 3 : 2, progress_percent: code === 0 ? 100 : this.status.progress_percent, msg };
+          later(code, msg, res);
+        },
+      });
+      return undefined;
+    }
+    return [404, `No handler for ${method}`, null];
+  }
 }
 
 export class EmulatedMgos {
@@ -38,12 +103,15 @@ export class EmulatedMgos {
   readonly pubs: Published[] = [];
   readonly subs: Array<{ filter: string; fn: Value; ud: Value }> = [];
   readonly handlers: Array<{ fn: Value; ud: Value }> = [];
-  readonly timers: Array<{ ms: number; flags: number; fn: Value; ud: Value }> = [];
+  readonly timers: Array<{ ms: number; flags: number; fn: Value; ud: Value; cleared?: boolean }> = [];
+  readonly ota: EmulatedOta;
   readonly reboots: number[] = [];
   readonly logs: string[] = [];
   readonly errors: string[] = [];
   connected = false;
   uptime = 12;
+  /** Paths whose File.write fails (0 bytes written), as on a full or failing flash. */
+  readonly failWrites = new Set<string>();
   /** Timer.now(), Unix seconds; tests move it. */
   now: number;
   /** Config.Set calls over RPC.LOCAL that asked for a reboot (the double reboots 500 ms later). */
@@ -66,6 +134,7 @@ export class EmulatedMgos {
     const str = (v: Value) => binaryToText(String(v));
     const fw = opts.fwVersion ?? '1.2.3';
     this.now = opts.now ?? 1_796_000_000;
+    this.ota = new EmulatedOta(opts.ota);
     const crypto = agentCryptoFfi({ exists: (p) => this.files.has(p), read: (p) => this.files.get(p) ?? new Uint8Array(0), write: (p, d) => void this.files.set(p, d) });
     this.engine = createMjsEngine({
       fs: { readFile: (p) => (MJS_API_FILES[p] ?? MJS_NET_API_FILES[p]) !== undefined ? new TextEncoder().encode((MJS_API_FILES[p] ?? MJS_NET_API_FILES[p]) as string) : this.files.get(p) },
@@ -78,7 +147,10 @@ export class EmulatedMgos {
         mg_time: () => this.now,
         mgos_dbl_strftime: (fmt, t) => textToBytes(strftime(binaryToText(String(fmt)), Number(t))),
         mgos_set_timer: (ms, flags, fn, ud) => this.timers.push({ ms: Number(ms), flags: Number(flags), fn, ud }),
-        mgos_clear_timer: () => undefined,
+        mgos_clear_timer: (id) => {
+          const t = this.timers[Number(id) - 1];
+          if (t) t.cleared = true;
+        },
         mgos_dbl_cfg_get: (path) => {
           const v = lookup(this.config.get(), str(path));
           return v === undefined || isTree(v) ? null : text(v);
@@ -116,11 +188,21 @@ export class EmulatedMgos {
             });
             return true;
           }
+          if (m.startsWith('OTA.')) {
+            const reply = (code: number, msg: string, res: unknown) => this.call(fn, [res === null || res === undefined ? null : text(res), code, textToBytes(msg), ud]);
+            const now = this.ota.answer(m, JSON.parse(str(args)) as unknown, (code, msg, res) => {
+              reply(code, msg, res);
+              this.flush();
+            });
+            if (now) this.pending.push(() => reply(now[0], now[1], now[2]));
+            return true;
+          }
           this.pending.push(() => this.call(fn, [null, 404, textToBytes(`No handler for ${m}`), ud]));
           return true;
         },
         mgos_dbl_file_read: (p) => (this.files.has(str(p)) ? bytesToBinary(this.files.get(str(p))!) : null),
         mgos_dbl_file_write: (data, p, mode) => {
+          if (this.failWrites.has(str(p))) return 0;
           const bytes = binaryToBytes(String(data));
           const old = String(mode).startsWith('a') ? (this.files.get(str(p)) ?? new Uint8Array(0)) : new Uint8Array(0);
           this.files.set(str(p), new Uint8Array([...old, ...bytes]));
@@ -151,11 +233,14 @@ export class EmulatedMgos {
     });
   }
 
-  /** Runs init.js as the board does after INIT_DONE; errors are collected, not thrown. */
-  boot(): this {
+  /**
+   * Runs init.js as the board does after INIT_DONE; errors are collected, not thrown. With
+   * `holdReplies` the RPC replies wait for the next flush (e.g. a CONNACK that comes first).
+   */
+  boot(holdReplies = false): this {
     const r = this.engine.run(new TextDecoder().decode(this.files.get('init.js')), 'init.js');
     if (!r.ok) this.errors.push(`${r.error.message} (${r.error.file}:${r.error.line})`);
-    this.flush();
+    if (!holdReplies) this.flush();
     return this;
   }
 
@@ -171,6 +256,13 @@ export class EmulatedMgos {
   /** Runs queued asynchronous callbacks (RPC.call results). */
   flush(): void {
     while (this.pending.length) this.pending.shift()!();
+  }
+
+  /** Fires timer t (as its time came); a cleared timer does nothing, as on the board. */
+  fire(t: { fn: Value; ud: Value; cleared?: boolean } | undefined): void {
+    if (!t || t.cleared) return;
+    this.call(t.fn, [t.ud]);
+    this.flush();
   }
 
   /** The broker's CONNACK: global handlers get EV_CONNACK (202). */

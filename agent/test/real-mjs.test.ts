@@ -22,7 +22,7 @@ function runInDouble(file: string): string {
 }
 
 describe("the agent's files on Cesanta's mJS and on the double", () => {
-  for (const name of ['boot', 'conformance']) {
+  for (const name of ['boot', 'conformance', 'ota']) {
     it(`${name}.js prints what cesanta/mjs printed`, () => {
       // The real binary ends by printing the script's value (undefined); a script run does not.
       const expected = readFileSync(join(HERE, `${name}.expected`), 'latin1').replace(/undefined\n$/, '');

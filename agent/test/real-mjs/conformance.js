@@ -19,7 +19,8 @@ let Cfg = {
 };
 let Sys = {
   reboots: [],
-  reboot: function(ms) { Sys.reboots.push(ms); }
+  reboot: function(ms) { Sys.reboots.push(ms); },
+  uptime: function() { return 12; }
 };
 let File = {
   files: {},
@@ -33,14 +34,16 @@ let File = {
     return s.length;
   }
 };
-let MQTT = { connected: false, isConnected: function() { return MQTT.connected; } };
+let MQTT = { connected: false, isConnected: function() { return MQTT.connected; }, pub: function(t, m, q, r) { return 0; } };
 load('espfleet_json.js');
 load('espfleet_cmd.js');
 load('espfleet_crypto.js');
 load('espfleet_renew.js');
+load('espfleet_ota.js');
 
 let st = { id: 'esp32_A1B2C3', maxBytes: 1024, idsFile: 'ids.json', ids: [] };
 fleetRenewInit(st);
+fleetOtaInit(st);
 File.files['ids.json'] = '["old-1",5,"old-2"]';
 FleetCmd.loadIds(st);
 print('ids', JSON.stringify(st.ids));

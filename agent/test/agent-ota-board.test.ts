@@ -1,0 +1,124 @@
+// OTA acceptance on the virtual board (docs/ota-protocol.md): a station-provisioned board runs
+// the agent firmware against a real mosquitto; cmd/ota points it at the fleet's HTTPS firmware
+// server (`ota serve`, a server certificate from the fleet CA, so the board's ca.pem trusts
+// it); the double's OTA.Update (ota-http-client) pulls the signed bundle, the board reboots
+// uncommitted, the agent's health check commits it. A bundle signed by another key ends in
+// `failed` with the firmware untouched; new firmware whose agent never runs is reverted by the
+// firmware's commit timer and the old agent reports `reverted`. Skipped until the double
+// serves OTA.Update; the board's clock is a ManualClock pumped to run about real time.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initCa, issueServerCert } from '../../certs/index.ts';
+import { MOSQUITTO, mosquittoAvailable, recorder, waitUntil } from '../../certs/test/mosquitto-harness.ts';
+import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
+import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
+import { ManualClock, VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
+import { startFleetBroker, type FleetBroker } from '../../hil-tests/test/helpers/fleet-broker.ts';
+import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
+import { startFirmwareServer, type FirmwareServer } from '../../provisioner/fleet/firmware-server.ts';
+import { espfleet } from '../../provisioner/test/cli-harness.ts';
+import { AGENT_DIR, agentFsFiles } from '../agent-files.ts';
+import { agentFirmware } from './agent-firmware.ts';
+import { provisionAgentBoardWithSigner } from './provisioned-agent-board.ts';
+
+/** Whether the Mongoose OS double registers an OTA.Update handler (the ota-http-client pull). */
+function doubleServesOtaUpdate(): boolean {
+  const d = join(AGENT_DIR, '..', 'hil-tests', 'mongoose-os');
+  return readdirSync(d).some((f) => f.endsWith('.ts') && /['"]OTA\.Update['"]/.test(readFileSync(join(d, f), 'utf8')));
+}
+
+const ready = mosquittoAvailable() && doubleServesOtaUpdate();
+const dir = mkdtempSync(join(tmpdir(), 'espfleet-agent-ota-board-'));
+const clock = new ManualClock(Date.now());
+const pump = setInterval(() => clock.advance(20), 20);
+const chip = new VirtualEsp32({ name: `agent-ota-${process.pid}`, clock });
+const unregister = registerSimBoard(chip.options.name, chip);
+const port = `sim://${chip.options.name}`;
+let fleet: FleetBroker | undefined;
+let server: FirmwareServer | undefined;
+let ops: MqttClient;
+let seen: Array<{ topic: string; payload: string }>;
+let deviceId = '';
+
+afterAll(async () => {
+  clearInterval(pump);
+  unregister();
+  chip.powerOff();
+  await server?.stop();
+  await fleet?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const json = (m: { payload: string }) => JSON.parse(m.payload) as Record<string, unknown>;
+const otaStatus = (n = 0) => seen.slice(n).filter((m) => m.topic === `devices/${deviceId}/ota/status`).map(json);
+const lastStatus = () => seen.filter((m) => m.topic === `devices/${deviceId}/status` && m.payload.includes('"online":true')).map(json).at(-1);
+const cfg = async (key: string) => (await espfleet(['device', 'config', 'get', key, '--port', port])).stdout.trim();
+
+async function command(id: string, rollout: string, file: string, version: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const url = `${server!.url}${file}`;
+  await ops.publishAsync(`devices/${deviceId}/cmd/ota`, JSON.stringify({ id, rollout, url, version, ...extra }), { qos: 1 });
+}
+
+describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (needs ${MOSQUITTO} and OTA.Update in the Mongoose OS double)`, () => {
+  beforeAll(async () => {
+    chip.powerOn();
+    const passphrase = randomBytes(24).toString('base64');
+    const ca = await initCa({ dir: join(dir, 'ca'), passphrase });
+    fleet = await startFleetBroker({ ca });
+    const prov = await provisionAgentBoardWithSigner(dir, { id: 'ota-line', caPassphrase: passphrase, mqttServer: fleet.server, port });
+    deviceId = prov.deviceId;
+    // The bundles the rollout would serve: signed with the key the board trusts, and one not.
+    const bundles = join(dir, 'bundles');
+    mkdirSync(bundles);
+    const build = (version: string, fsFiles = agentFsFiles()) => makeDemoFirmware({ name: 'espfleet-agent', version, appSize: 0x18000, fsFiles }).bundle;
+    writeFileSync(join(bundles, 'fw-1.1.0.zip'), signBundle(build('1.1.0'), prov.signer.privateKeyPem, 0));
+    writeFileSync(join(bundles, 'fw-1.2.0-other-key.zip'), signBundle(build('1.2.0'), generateSigningKey().privateKeyPem, 0));
+    const silent = { ...agentFsFiles(), 'init.js': new TextEncoder().encode("print('no agent in this build');\n") };
+    writeFileSync(join(bundles, 'fw-1.3.0-no-agent.zip'), signBundle(build('1.3.0', silent), prov.signer.privateKeyPem, 0));
+    const cert = await issueServerCert(ca, { dns: ['localhost'], ip: ['127.0.0.1'] });
+    server = await startFirmwareServer({ bundlesDir: bundles, certPem: cert.chainPem, keyPem: cert.privateKeyPem });
+    ops = await fleet.operator();
+    seen = recorder(ops);
+    await ops.subscribeAsync('devices/#');
+    chip.attachFirmware(agentFirmware());
+    await hardReset(chip);
+    await waitUntil(() => lastStatus()?.fw_version === '1.0.0', `the first status (log: ${chip.bootLog().slice(-600)})`, 15_000);
+    const set = await espfleet(['device', 'config', 'set', `espfleet.ota.allowed_hosts=${new URL(server.url).hostname}`, '--port', port]);
+    expect(set.code, set.stderr).toBe(0);
+  }, 180_000);
+
+  it('cmd/ota → downloading → applied → reboot uncommitted → verifying → committed; status and espfleet.rollout follow', async () => {
+    await command('ota-r1', 'r1', 'fw-1.1.0.zip', '1.1.0', { commit_timeout: 300 });
+    await waitUntil(() => otaStatus().some((s) => s.state === 'committed'), `committed (log: ${chip.bootLog().slice(-800)})`, 60_000);
+    const states = otaStatus().map((s) => s.state);
+    expect(states[0]).toBe('downloading');
+    expect(states.slice(-3)).toEqual(['applied', 'verifying', 'committed']);
+    expect(otaStatus().at(-1)).toMatchObject({ rollout: 'r1', cmd: 'ota-r1', version: '1.1.0', running: '1.1.0' });
+    await waitUntil(() => lastStatus()?.ota === 'committed', 'a status saying committed');
+    expect(lastStatus()).toMatchObject({ fw_version: '1.1.0', rollout: 'r1' });
+    expect(await cfg('espfleet.rollout')).toBe('r1');
+  });
+
+  it('a bundle signed by a key the board does not trust → failed, with the firmware\'s reason; the running firmware is untouched', async () => {
+    const n = seen.length;
+    await command('ota-r2', 'r2', 'fw-1.2.0-other-key.zip', '1.2.0');
+    await waitUntil(() => otaStatus(n).some((s) => s.state === 'failed'), 'failed', 60_000);
+    expect(otaStatus(n).at(-1)).toMatchObject({ rollout: 'r2', state: 'failed', running: '1.1.0', reason: expect.stringMatching(/^OTA\.Update error /) });
+    expect(lastStatus()?.fw_version).toBe('1.1.0');
+  });
+
+  it('new firmware whose agent never runs is reverted by the firmware\'s commit timer; the old agent reports reverted', async () => {
+    const n = seen.length;
+    await command('ota-r3', 'r3', 'fw-1.3.0-no-agent.zip', '1.3.0', { commit_timeout: 150 });
+    await waitUntil(() => otaStatus(n).some((s) => s.state === 'applied'), 'applied', 60_000);
+    await waitUntil(() => chip.bootLog().includes('no agent in this build'), 'the silent firmware up', 60_000);
+    clock.advance(160_000); // past its commit timeout
+    await waitUntil(() => otaStatus(n).some((s) => s.state === 'reverted'), `reverted (log: ${chip.bootLog().slice(-800)})`, 60_000);
+    expect(otaStatus(n).at(-1)).toMatchObject({ rollout: 'r3', version: '1.3.0', running: '1.1.0', reason: expect.stringContaining('did not commit') });
+    expect(lastStatus()).toMatchObject({ fw_version: '1.1.0', ota: 'reverted' });
+  });
+});

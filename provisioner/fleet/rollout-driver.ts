@@ -151,6 +151,10 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
 
   async function applyReports(batch: RolloutReport[]): Promise<void> {
     const at = new Date(clock.now());
+    // Most reports change nothing (progress within `downloading`, a retained word already
+    // applied): judged on a plain read, so they cost no locked write of the registry.
+    const cur = loadRollout(registry, id);
+    if (cur && batch.reduce((s, r) => applyReport(s, r), cur.state) === cur.state) return;
     const { before, after, changed } = await updateRollout(registry, id, at, (rec) => {
       let s = rec.state;
       for (const r of batch) s = applyReport(s, r);

@@ -229,4 +229,29 @@ describe('driveRollout', () => {
     expect(loadRollout(registry, 'r1')?.state.status).toBe('done');
     await registry.close();
   });
+  it('--pause-between manual ends the driver after a wave; an aborted signal stops it between steps', async () => {
+    const boards = ids(4);
+    const { registry, audit } = await setup('manual', boards, { waves: '1,100%', pauseBetween: 'manual' });
+    const clock = new VirtualClock();
+    const bus = new FakeFleet(clock, () => 'commit');
+    boards.forEach((b) => bus.online(b));
+    const first = await driveRollout({ registry, audit, client: bus, id: 'r1', actor: 'operator:alice', clock });
+    expect(first.ended).toBe('paused');
+    expect(bus.commands.map((c) => c.board)).toEqual(['esp32_00']);
+    await updateRollout(registry, 'r1', new Date(clock.now()), (rec) => setPaused(rec.state, false));
+    const stop = new AbortController();
+    const events: DriverEvent[] = [];
+    const onEvent = (e: DriverEvent) => {
+      events.push(e);
+      if (e.type === 'commanded') stop.abort();
+    };
+    const second = await driveRollout({ registry, audit, client: bus, id: 'r1', actor: 'operator:alice', clock, signal: stop.signal, onEvent });
+    expect(second.ended).toBe('stopped');
+    expect(second.record.state.status).toBe('running');
+    expect(events.filter((e) => e.type === 'commanded')).toEqual([{ type: 'commanded', ids: ['esp32_01', 'esp32_02', 'esp32_03'] }]);
+    const third = await driveRollout({ registry, audit, client: bus, id: 'r1', actor: 'operator:alice', clock });
+    expect(third.ended).toBe('done');
+    expect(bus.commands.map((c) => c.board)).toEqual(boards);
+    await registry.close();
+  });
 });

@@ -1,7 +1,7 @@
 // Shared by the `ota rollout` commands that change a rollout (start, pause, resume, abort,
 // rollback): the registry opened for writing with its audit log, who the actor is, the
 // driver's progress as notes, and how a driven rollout ends (summary, --json, exit status).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -43,6 +43,10 @@ export interface Stores {
 export async function openStores(ctx: CliContext, opts: StoreCliOptions): Promise<Stores> {
   const registryPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.registry }, '--registry', (cfg) => cfg.paths.registry);
   const auditPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.auditLog }, '--audit-log', (cfg) => cfg.paths.audit);
+  // Never create a registry here: a rollout lives in one that holds its boards.
+  if (!existsSync(registryPath)) {
+    throw new FleetError('fleet.rollout.no_registry', `no registry at ${registryPath}`, { hint: 'check --registry or paths.registry in the station config (provisioning creates it)' });
+  }
   const registry = await openRegistry(registryPath);
   try {
     // The registry anchors the audit chain, as provisioning does.

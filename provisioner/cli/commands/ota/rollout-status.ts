@@ -1,5 +1,6 @@
 // `espfleet ota rollout status`: the rollouts recorded in the registry, and with --id one
-// rollout wave by wave and board by board. Reads only (the registry is opened read-only).
+// rollout wave by wave and board by board; --watch follows it as a driver changes it. Reads
+// only (the registry is opened read-only; a read sees other processes' writes).
 import type { Command } from 'commander';
 import type { CliContext } from '../../context.ts';
 import { renderTable } from '../../format.ts';

@@ -16,6 +16,10 @@ export interface RolloutSpec {
   /** The --select filter, as given. */
   select: string;
   policy: RolloutPolicy;
+  /** The command's `commit_timeout` (s); absent: the board's default (docs/ota-protocol.md §1). */
+  commitTimeout?: number;
+  /** Set on a rollback: the rollout whose committed boards this one takes back. */
+  rollbackOf?: string;
 }
 
 export interface RolloutRecord {
@@ -173,10 +177,45 @@ export async function stepRollout(
 ): Promise<{ actions: RolloutAction[]; state: RolloutState; wakeAt?: number }> {
   const rec = loadRollout(registry, id);
   if (!rec) throw new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry`, { hint: 'list them with `espfleet ota rollout status`' });
-  const plan = nextActions(rec.state, fleet, rec.spec.policy, now.getTime());
-  if (plan.actions.length === 0) return { actions: [], state: rec.state, ...(plan.wakeAt !== undefined ? { wakeAt: plan.wakeAt } : {}) };
-  const state = applyActions(rec.state, plan.actions, now.getTime());
-  await saveRolloutState(registry, id, state, now);
-  await auditActions(audit, id, actor, plan.actions);
-  return { actions: plan.actions, state, ...(plan.wakeAt !== undefined ? { wakeAt: plan.wakeAt } : {}) };
+  const quick = nextActions(rec.state, fleet, rec.spec.policy, now.getTime());
+  // Most steps (a poll, a report that changed nothing) plan nothing: no lock, no write.
+  if (quick.actions.length === 0) return { actions: [], state: rec.state, ...(quick.wakeAt !== undefined ? { wakeAt: quick.wakeAt } : {}) };
+  let actions: RolloutAction[] = [];
+  let wakeAt: number | undefined;
+  // Planned and written under the registry's lock, so an operator's pause or abort from
+  // another process between our read and our write is never overwritten.
+  const { after } = await updateRollout(registry, id, now, (rec) => {
+    const plan = nextActions(rec.state, fleet, rec.spec.policy, now.getTime());
+    actions = plan.actions;
+    wakeAt = plan.wakeAt;
+    return plan.actions.length === 0 ? undefined : applyActions(rec.state, plan.actions, now.getTime());
+  });
+  if (actions.length > 0) await auditActions(audit, id, actor, actions);
+  return { actions, state: after.state, ...(wakeAt !== undefined ? { wakeAt } : {}) };
+}
+
+/**
+ * Read-modify-write of one rollout under the registry's file lock: `change` sees the
+ * state as it is on disk now and returns the new state (undefined: nothing to write).
+ */
+export async function updateRollout(
+  registry: SqliteRegistry,
+  id: string,
+  at: Date,
+  change: (rec: RolloutRecord) => RolloutState | undefined,
+): Promise<{ before: RolloutRecord; after: RolloutRecord; changed: boolean }> {
+  let result: { before: RolloutRecord; after: RolloutRecord; changed: boolean } | undefined;
+  const notFound = () => new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry ${registry.path}`, { hint: 'list them with `espfleet ota rollout status`' });
+  await registry.write((db) => {
+    const rec = readIn(db, id);
+    if (!rec) throw notFound();
+    const next = change(rec);
+    if (next === undefined) {
+      result = { before: rec, after: rec, changed: false };
+      return;
+    }
+    writeState(db, id, next, at.toISOString());
+    result = { before: rec, after: { ...rec, state: next, updatedAt: at.toISOString() }, changed: true };
+  });
+  return result!;
 }

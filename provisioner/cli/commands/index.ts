@@ -65,7 +65,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'ota',
-    summary: 'update boards over the air: serve signed bundles over HTTPS, plan rollouts, show their state',
+    summary: 'update boards over the air: serve signed bundles over HTTPS, roll them out in waves over MQTT (plan, start, pause, resume, abort, rollback, status)',
     load: async () => (await import('./ota/index.ts')).registerOta,
   },
   {

@@ -1,15 +1,19 @@
-// `espfleet ota …`: over-the-air updates for the fleet — the firmware server now; the
-// rollout (planner, registry state) beside it (docs/fleet.md says what is built).
+// `espfleet ota …`: over-the-air updates for the fleet — the firmware server, and rollouts:
+// planned, started and driven over MQTT, paused, resumed, aborted, rolled back, watched
+// (docs/fleet.md "OTA rollouts"; the messages are docs/ota-protocol.md's).
 import type { Command } from 'commander';
 import type { CliContext } from '../../context.ts';
+import { register as registerControl } from './rollout-control.ts';
 import { register as registerPlan } from './rollout-plan.ts';
+import { register as registerResume } from './rollout-resume.ts';
+import { register as registerRollback } from './rollout-rollback.ts';
+import { register as registerStart } from './rollout-start.ts';
 import { register as registerStatus } from './rollout-status.ts';
 import { register as registerServe } from './serve.ts';
 
 export function registerOta(program: Command, ctx: CliContext): void {
   const ota = program.command('ota');
   for (const register of [registerServe]) register(ota, ctx);
-  // `ota rollout start/pause/resume/abort/rollback` need the board-side updater (issue 15); not built yet.
-  const rollout = ota.command('rollout').description('plan OTA rollouts and show their state (start/resume are not built yet: docs/fleet.md)');
-  for (const register of [registerPlan, registerStatus]) register(rollout, ctx);
+  const rollout = ota.command('rollout').description('roll signed firmware out to the fleet in waves over MQTT: plan, start, pause, resume, abort, roll back, watch');
+  for (const register of [registerPlan, registerStart, registerStatus, registerControl, registerResume, registerRollback]) register(rollout, ctx);
 }

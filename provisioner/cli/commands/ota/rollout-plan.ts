@@ -18,7 +18,7 @@ interface Options extends RegistryCliOptions, PolicyText {
   select: string;
 }
 
-/** The policy flags shared by `plan` (and `start`, when it is built). */
+/** The policy flags shared by `plan`, `start` and `rollback`. */
 export function policyOptions(cmd: Command): Command {
   return cmd
     .option('--waves <list>', 'cumulative wave sizes, counts or percentages, the last 100% (default 1,10%,50%,100%)')
@@ -45,8 +45,8 @@ Boards already on the bundle's version are left out, as are boards on a newer on
 (unless --allow-downgrade). An unsigned bundle is refused. Boards are put in waves in
 device id order; the waves are fixed when a rollout starts.
 
-Not built yet: checking each board's update.key0..7 (the registry does not record them),
-and \`ota rollout start\` itself (docs/fleet.md).
+Not built yet: checking each board's update.key0..7 (the registry does not record them).
+\`ota rollout start\` with the same flags (and --url, broker flags) does it for real.
 
 Examples:
   espfleet ota rollout plan --station station.toml --bundle fw-1.2.0.zip --select status=provisioned

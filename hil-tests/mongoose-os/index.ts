@@ -11,3 +11,4 @@ export { MJS_NET_API_FILES, MGOS_EVENT } from './mjs-api-net.ts';
 export type { RpcHandler } from './services.ts';
 export { OtaUpdater, compareVersions, type OtaReadings } from './ota-updater.ts';
 export { BundleStream, OtaRefused } from './ota-bundle-stream.ts';
+export { otaUpdateHandler, parseResponseHead, buildRequest, MAX_REDIRECTS } from './ota-http-client.ts';

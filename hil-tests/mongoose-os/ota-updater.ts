@@ -7,7 +7,7 @@ import { LittlefsImage } from '../../firmware-js/littlefs/index.ts';
 import type { FirmwareHost } from '../virtual-esp32/firmware-host.ts';
 import { lookup, type ConfigStore } from './config-store.ts';
 import { BundleStream, OtaRefused, type StreamManifest } from './ota-bundle-stream.ts';
-import { otaLayout, otadataSlot, readBootWord, selectSlot, writeBootWord, type OtaLayout } from './ota-state.ts';
+import { otaLayout, readBootWord, readOldFs, selectSlot, writeBootWord, writeOldFs, type OtaLayout } from './ota-state.ts';
 import type { RootFs } from './root-fs.ts';
 import { RpcFail } from './rpc-fail.ts';
 import type { RpcHandler } from './services.ts';
@@ -16,6 +16,11 @@ const SECTOR = 0x1000;
 /** MGOS_UPD_BE_DATA_CHUNK_SIZE: the tail of a file is padded with 0xFF to this (§1.1). */
 const CHUNK = 512;
 const UPDATER_DAT = 'updater.dat';
+/**
+ * `update_old_fs` for the root FS the double mounts (§2.3 "<fs type> <fs opts json>", §7 LFS
+ * opts). [U] the exact type token and opts text the closed updater writes are not public.
+ */
+export const ROOT_FS_DESCRIPTION = 'LFS {"bs":4096,"is":128}';
 /** enum mgos_ota_state */
 const STATE = { idle: 0, progress: 1, error: 2, success: 3 } as const;
 
@@ -106,7 +111,10 @@ export class OtaUpdater {
       selectSlot(host, layout, word.oldSlot);
       writeBootWord(host, layout, { oldSlot: word.oldSlot, newSlot: word.oldSlot, firstBoot: false, mergeFs: false });
       log(`mgos_upd_boot_finish First boot of slot ${running} (old ${word.oldSlot}), uncommitted`);
-      if (word.mergeFs) mergeRootFs(host, layout.fs[word.oldSlot]!, fs, log);
+      if (word.mergeFs) {
+        log(`mgos_upd_merge_fs    Old FS: ${readOldFs(host, layout) ?? '(not recorded)'}`);
+        mergeRootFs(host, layout.fs[word.oldSlot]!, fs, log);
+      }
       let commitTimeout = 0;
       if (fs.exists(UPDATER_DAT)) {
         const d = fs.read(UPDATER_DAT);
@@ -317,10 +325,11 @@ export class OtaUpdater {
     if (s.timer !== undefined) this.host.clearTimer(s.timer);
     const newSlot = 1 - this.running;
     // Finalize (§2.3): updater.dat in the old FS (it reaches the new one by the merge), the
-    // boot word, then otadata — a cut between the last two leaves the old slot running.
+    // old FS, the boot word, then otadata — a cut before the last leaves the old slot running.
     const dat = new Uint8Array(4);
     new DataView(dat.buffer).setInt32(0, s.commitTimeout, true);
     this.fs.write(UPDATER_DAT, dat);
+    writeOldFs(this.host, this.layout, ROOT_FS_DESCRIPTION);
     writeBootWord(this.host, this.layout, { oldSlot: this.running, newSlot, firstBoot: true, mergeFs: true });
     selectSlot(this.host, this.layout, newSlot);
     this.session = undefined;

@@ -110,10 +110,14 @@ class Pull {
     private readonly done: (o: Outcome) => void,
   ) {
     // Power cut or reset: the host closes the socket; nothing more is written or answered.
-    ctx.host.signal.addEventListener('abort', () => {
-      this.settled = true;
-      this.socket?.destroy();
-    });
+    ctx.host.signal.addEventListener(
+      'abort',
+      () => {
+        this.settled = true;
+        this.socket?.destroy();
+      },
+      { once: true },
+    );
   }
 
   start(session: UpdateSession, url: URL): void {

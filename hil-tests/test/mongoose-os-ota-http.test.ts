@@ -14,7 +14,7 @@ import { generateSigningKey, mgosPublicKeyConfig, signBundle } from '../../firmw
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { startFirmwareServer, type AccessLogEntry, type FirmwareServer } from '../../provisioner/fleet/firmware-server.ts';
 import { oracleAvailable } from '../../scripts/lib/oracles.ts';
-import type { VirtualEsp32 } from '../index.ts';
+import { ManualClock, type VirtualEsp32 } from '../index.ts';
 import { buildRequest, mjsRunner, parseResponseHead, type MongooseOsOptions } from '../mongoose-os/index.ts';
 import { RawUart, mgosBoard, waitFor } from './helpers/mgos-board.ts';
 import { APP_1, demoBundle, expectEncryptedApp1, otadataSlotOf, powerCycleBoard, rpcOver, runningVersionOf, waitRebooted, type Reply } from './helpers/mgos-ota.ts';
@@ -74,6 +74,10 @@ function oddHandler(req: { url?: string; headers: IncomingHttpHeaders; socket: {
       res.writeHead(200, { 'Content-Length': zip.length });
       res.write(zip.subarray(0, half), () => setTimeout(() => (path === '/short' ? req.socket.end() : req.socket.destroy()), 50));
       return;
+    case '/stall': // headers and a little of the body, then nothing
+      res.writeHead(200, { 'Content-Length': zip.length });
+      res.write(zip.subarray(0, 3000));
+      return;
     case '/slow':
       res.writeHead(200, { 'Content-Length': zip.length });
       res.write(zip.subarray(0, half));
@@ -122,10 +126,11 @@ afterEach(() => {
   chip = undefined;
 });
 
-async function boot(opts: { files?: Record<string, string>; key?: Uint8Array; mgos?: MongooseOsOptions } = {}): Promise<void> {
+async function boot(opts: { files?: Record<string, string>; key?: Uint8Array; mgos?: MongooseOsOptions; clock?: ManualClock } = {}): Promise<void> {
   chip = await mgosBoard({
     files: { 'conf9.json': keyConf, 'ca.pem': fixture.ca.chainPem, 'device.txt': 'mine', ...opts.files },
     ...(opts.key ? { key: opts.key } : {}),
+    ...(opts.clock ? { chip: { clock: opts.clock } } : {}),
     ...(opts.mgos ? { mgos: opts.mgos } : {}),
   });
   uart = new RawUart(chip);
@@ -264,6 +269,35 @@ describe('OTA.Update against odd servers', () => {
       await expectRefused(`${oddUrl}${path}`, message);
     }, 30_000);
   }
+
+  it('update.timeout: a download that stops making progress is abandoned (ManualClock) and answered -1; a new pull then works', async () => {
+    const clock = new ManualClock();
+    await boot({ clock, files: { 'conf8.json': JSON.stringify({ update: { timeout: 30 } }) } });
+    const reply = pull(`${oddUrl}/stall`);
+    await waitFor(() => chip!.bootLog().includes('Content-Length'), 'the response head');
+    let st = await status();
+    for (let i = 0; i < 200 && st.progress_percent === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      st = await status();
+    }
+    expect(st).toMatchObject({ state: 1, progress_percent: Math.floor((100 * 3000) / good.zip.length) });
+    clock.advance(29_000);
+    expect((await status()).state).toBe(1);
+    clock.advance(1_000);
+    expect(await reply).toMatchObject({ error: { code: -1, message: 'Update timed out' } });
+    expect(await status()).toMatchObject({ state: 2, msg: 'Update timed out' });
+    expect(await pull(fleetUrl())).toMatchObject({ error: APPLIED });
+    clock.advance(100);
+    await waitRebooted(uart);
+    expect(runningVersionOf(chip!)).toBe('app_1 1.3.0');
+  }, 30_000);
+
+  it('bad arguments are answered at once: no url, a scheme other than http(s)', async () => {
+    await boot();
+    expect((await rpc('OTA.Update', { commit_timeout: 300 })).error).toEqual({ code: 400, message: 'url is required' });
+    expect((await rpc('OTA.Update', { url: 'ftp://127.0.0.1/fw.zip' })).error).toEqual({ code: 400, message: 'unsupported URL scheme ftp:' });
+    expect((await status()).state).toBe(0);
+  }, 30_000);
 
   it('OTA.Status during the pull shows state 1 and the percentage of Content-Length; a second OTA.Update or OTA.Begin is refused', async () => {
     await boot();

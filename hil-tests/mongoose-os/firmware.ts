@@ -4,6 +4,7 @@
 import type { Firmware, FirmwareHost } from '../virtual-esp32/firmware-host.ts';
 import type { ConfigTree } from './config-schema.ts';
 import { ConfigStore, lookup } from './config-store.ts';
+import { otaUpdateHandler } from './ota-http-client.ts';
 import { OtaUpdater, type OtaReadings } from './ota-updater.ts';
 import { RootFs } from './root-fs.ts';
 import { RpcFail } from './rpc-fail.ts';
@@ -105,7 +106,21 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
     handlers.set(name, fn);
   }
   const ota = otaStart?.(config, scheduleReboot);
-  if (ota) for (const [name, fn] of ota.handlers()) handlers.set(name, fn);
+  if (ota) {
+    for (const [name, fn] of ota.handlers()) handlers.set(name, fn);
+    handlers.set(
+      'OTA.Update',
+      otaUpdateHandler({
+        host,
+        fs,
+        config,
+        log,
+        updater: ota,
+        readings: options.ota ?? {},
+        identity: () => ({ deviceId: deviceId(), mac: macHex, app: app?.projectName ?? '', fwVersion: app?.version ?? '', fwId: versions.fwId, mgVersion: versions.mgVersion }),
+      }),
+    );
+  }
 
   const maxFrameSize = Number(lookup(config.get(), 'rpc.max_frame_size') ?? 4096);
   const channel = new UartRpcChannel({
@@ -133,13 +148,32 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
     }
     const handler = handlers.get(method);
     if (!handler) return answer({ error: { code: 404, message: `No handler for ${method}` } });
-    try {
-      const result = handler(req.params ?? req.args ?? null, src);
-      answer({ result: result === undefined ? null : result });
-    } catch (e) {
+    const failed = (e: unknown) => {
       if (e instanceof RpcFail) return answer({ error: { code: e.code, message: e.message } });
       throw e; // a bug in the double: the host shows it as a chip fault
+    };
+    let result: unknown;
+    try {
+      result = handler(req.params ?? req.args ?? null, src);
+    } catch (e) {
+      return failed(e);
     }
+    // A deferred reply (OTA.Update): answered when it settles, unless the firmware stopped first.
+    if (result instanceof Promise) {
+      result.then(
+        (r: unknown) => void (host.signal.aborted || answer({ result: r === undefined ? null : r })),
+        (e: unknown) => {
+          if (host.signal.aborted) return;
+          try {
+            failed(e);
+          } catch (bug) {
+            host.fault(bug);
+          }
+        },
+      );
+      return;
+    }
+    answer({ result: result === undefined ? null : result });
   }
 
   log(`mgos_init            Init done, RAM: 294912 total, 180000 free`);

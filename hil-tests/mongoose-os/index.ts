@@ -11,3 +11,6 @@ export { MJS_NET_API_FILES, MGOS_EVENT } from './mjs-api-net.ts';
 export type { RpcHandler } from './services.ts';
 export { OtaUpdater, compareVersions, type OtaReadings } from './ota-updater.ts';
 export { BundleStream, OtaRefused } from './ota-bundle-stream.ts';
+export { otaUpdateHandler, parseResponseHead, buildRequest, MAX_REDIRECTS } from './ota-http-client.ts';
+export { NvsStore, parseNvs, encodeItem, encodePageHeader, PAGE_STATE, ENTRY_STATE, NVS_TYPE, NVS_PAGE_SIZE, NVS_ENTRIES_PER_PAGE, type NvsFlash, type NvsValue, type ParsedNvs, type NvsItem, type NvsPage } from './nvs.ts';
+export { encodeBootWord, decodeBootWord } from './ota-state.ts';

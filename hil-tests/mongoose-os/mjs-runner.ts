@@ -110,12 +110,29 @@ function makeEngine(ctx: MgosScriptContext, options: MjsRunnerOptions): MjsEngin
         host.setTimeout(() => {
           const h = ctx.handler(m);
           if (!h) return void call(fn, [null, 404, textToBytes(`No handler for ${m}`), ud]);
-          try {
-            call(fn, [text(h(json(args), 'RPC.LOCAL') ?? null), 0, '', ud]);
-          } catch (e) {
+          const failed = (e: unknown) => {
             if (!(e instanceof RpcFail)) throw e;
             call(fn, [null, e.code, textToBytes(e.message), ud]);
+          };
+          let out: unknown;
+          try {
+            out = h(json(args), 'RPC.LOCAL');
+          } catch (e) {
+            return failed(e);
           }
+          if (!(out instanceof Promise)) return void call(fn, [text(out ?? null), 0, '', ud]);
+          // A deferred reply (OTA.Update): the callback runs when it settles, never after a reset.
+          out.then(
+            (r: unknown) => void (host.signal.aborted || call(fn, [text(r ?? null), 0, '', ud])),
+            (e: unknown) => {
+              if (host.signal.aborted) return;
+              try {
+                failed(e);
+              } catch (bug) {
+                host.fault(bug);
+              }
+            },
+          );
         }, 0);
         return true;
       },

@@ -1,16 +1,15 @@
-// Where the double keeps the OTA boot state (spec mongoose-os.md §2.3, §2.5;
+// Where the double keeps the OTA boot state (spec mongoose-os.md §2.3, §2.5, §9;
 // esp32-rom-efuse-crypto.md §6.4): otadata selects the app slot as the bootloader reads it,
-// and a boot-state word (old slot | new slot << 4 | 0x100 first boot | 0x200 merge FS).
-// The word lives in a 16-byte record in the last sector of `nvs`, NOT in ESP-IDF's NVS page
-// format (namespace `mgos`, key `update`) — the NVS codec and the esp-idf-nvs-partition-gen
-// oracle check of §9 are not built. It goes through the flash engine like every write here.
-import { crc32 } from '../../firmware-js/crc.ts';
+// and the boot-state word (old slot | new slot << 4 | 0x100 first boot | 0x200 merge FS) is
+// the u32 `update` in NVS namespace `mgos`, with the old FS as the string `update_old_fs`,
+// in ESP-IDF's own NVS format (nvs.ts) — raw, as the nvs partition is never encrypted.
 import { OTADATA_SECTOR, OTADATA_SIZE, otadataCrc, parseOtadata } from '../../firmware-js/partition/otadata.ts';
 import { parsePartitionTable, type PartitionEntry } from '../../firmware-js/partition/index.ts';
 import type { FirmwareHost } from '../virtual-esp32/firmware-host.ts';
+import { NvsStore } from './nvs.ts';
 
 const SECTOR = 0x1000;
-const RECORD_MAGIC = 0x5355474d; // "MGUS"
+const NS = 'mgos';
 export const FIRST_BOOT = 0x100;
 export const MERGE_FS = 0x200;
 
@@ -63,26 +62,36 @@ export function selectSlot(host: FirmwareHost, layout: OtaLayout, slot: number):
   host.flash.write(at, entry);
 }
 
-function recordAt(layout: OtaLayout): number {
-  return layout.nvs.offset + layout.nvs.size - SECTOR;
+/** The updater's NVS, through esp_flash_read/write (no encryption engine). */
+export function bootStateNvs(host: FirmwareHost, layout: OtaLayout): NvsStore {
+  const raw = { read: (o: number, l: number) => host.flash.readRaw(o, l), write: (o: number, d: Uint8Array) => host.flash.writeRaw(o, d), erase: (o: number, l: number) => host.flash.erase(o, l) };
+  return new NvsStore(raw, layout.nvs.offset, layout.nvs.size);
 }
 
-/** The persisted boot-state word, or undefined (erased, torn or never written = nothing pending). */
-export function readBootWord(host: FirmwareHost, layout: OtaLayout): BootWord | undefined {
-  const r = host.flash.read(recordAt(layout), 16);
-  const v = new DataView(r.buffer, r.byteOffset, 16);
-  if (v.getUint32(0, true) !== RECORD_MAGIC) return undefined;
-  const word = v.getUint32(4, true);
-  if (v.getUint32(8, true) !== crc32(r.subarray(0, 8))) return undefined;
+export function encodeBootWord(w: BootWord): number {
+  return (w.oldSlot & 0xf) | ((w.newSlot & 0xf) << 4) | (w.firstBoot ? FIRST_BOOT : 0) | (w.mergeFs ? MERGE_FS : 0);
+}
+
+export function decodeBootWord(word: number): BootWord {
   return { oldSlot: word & 0xf, newSlot: (word >>> 4) & 0xf, firstBoot: (word & FIRST_BOOT) !== 0, mergeFs: (word & MERGE_FS) !== 0 };
 }
 
+/** The persisted boot-state word, or undefined (no `update` key = nothing pending). */
+export function readBootWord(host: FirmwareHost, layout: OtaLayout): BootWord | undefined {
+  const v = bootStateNvs(host, layout).get(NS, 'update');
+  return typeof v === 'number' ? decodeBootWord(v) : undefined;
+}
+
 export function writeBootWord(host: FirmwareHost, layout: OtaLayout, w: BootWord): void {
-  const r = new Uint8Array(16).fill(0xff);
-  const v = new DataView(r.buffer);
-  v.setUint32(0, RECORD_MAGIC, true);
-  v.setUint32(4, (w.oldSlot & 0xf) | ((w.newSlot & 0xf) << 4) | (w.firstBoot ? FIRST_BOOT : 0) | (w.mergeFs ? MERGE_FS : 0), true);
-  v.setUint32(8, crc32(r.subarray(0, 8)), true);
-  host.flash.erase(recordAt(layout), SECTOR);
-  host.flash.write(recordAt(layout), r);
+  bootStateNvs(host, layout).set(NS, 'update', { type: 'u32', value: encodeBootWord(w) });
+}
+
+/** `update_old_fs`: "<fs type> <fs opts json>" of the FS the update leaves, for the first-boot merge. */
+export function writeOldFs(host: FirmwareHost, layout: OtaLayout, text: string): void {
+  bootStateNvs(host, layout).set(NS, 'update_old_fs', { type: 'str', value: text });
+}
+
+export function readOldFs(host: FirmwareHost, layout: OtaLayout): string | undefined {
+  const v = bootStateNvs(host, layout).get(NS, 'update_old_fs');
+  return typeof v === 'string' ? v : undefined;
 }

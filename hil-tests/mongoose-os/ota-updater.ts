@@ -7,7 +7,7 @@ import { LittlefsImage } from '../../firmware-js/littlefs/index.ts';
 import type { FirmwareHost } from '../virtual-esp32/firmware-host.ts';
 import { lookup, type ConfigStore } from './config-store.ts';
 import { BundleStream, OtaRefused, type StreamManifest } from './ota-bundle-stream.ts';
-import { otaLayout, otadataSlot, readBootWord, selectSlot, writeBootWord, type OtaLayout } from './ota-state.ts';
+import { otaLayout, readBootWord, readOldFs, selectSlot, writeBootWord, writeOldFs, type OtaLayout } from './ota-state.ts';
 import type { RootFs } from './root-fs.ts';
 import { RpcFail } from './rpc-fail.ts';
 import type { RpcHandler } from './services.ts';
@@ -16,6 +16,11 @@ const SECTOR = 0x1000;
 /** MGOS_UPD_BE_DATA_CHUNK_SIZE: the tail of a file is padded with 0xFF to this (§1.1). */
 const CHUNK = 512;
 const UPDATER_DAT = 'updater.dat';
+/**
+ * `update_old_fs` for the root FS the double mounts (§2.3 "<fs type> <fs opts json>", §7 LFS
+ * opts). [U] the exact type token and opts text the closed updater writes are not public.
+ */
+export const ROOT_FS_DESCRIPTION = 'LFS {"bs":4096,"is":128}';
 /** enum mgos_ota_state */
 const STATE = { idle: 0, progress: 1, error: 2, success: 3 } as const;
 
@@ -40,10 +45,19 @@ export interface OtaReadings {
    * 'exact': a case-insensitive whole-string compare, what a fixed closed build may do.
    */
   platformMatch?: 'prefix' | 'exact';
+  /**
+   * How OTA.Update answers a successful pull (§2.1): 'error0' — the 2017 handler's
+   * `{"error":{"code":0,"message":"Update applied, finalizing"}}`; 'result' — a plain
+   * `{"result":null}`, what a later build may send [U: the current closed handler is not public].
+   */
+  updateReply?: 'error0' | 'result';
 }
 
-interface Session {
+/** One update in flight, whatever carries its bytes (OTA.Begin/Write/End or OTA.Update's pull). */
+export interface UpdateSession {
   stream?: BundleStream;
+  /** Told when the updater gives the session up by itself (update.timeout). */
+  onAbort?: (message: string) => void;
   /** Restarts the update.timeout watchdog (progress was made). */
   arm(): void;
   received: number;
@@ -65,7 +79,7 @@ export interface OtaBootInfo {
 export class OtaUpdater {
   private state: number = STATE.idle;
   private msg = '';
-  private session: Session | undefined;
+  private session: UpdateSession | undefined;
   private commitTimer: number | undefined;
   private readonly layout: OtaLayout;
   private readonly running: number;
@@ -97,7 +111,10 @@ export class OtaUpdater {
       selectSlot(host, layout, word.oldSlot);
       writeBootWord(host, layout, { oldSlot: word.oldSlot, newSlot: word.oldSlot, firstBoot: false, mergeFs: false });
       log(`mgos_upd_boot_finish First boot of slot ${running} (old ${word.oldSlot}), uncommitted`);
-      if (word.mergeFs) mergeRootFs(host, layout.fs[word.oldSlot]!, fs, log);
+      if (word.mergeFs) {
+        log(`mgos_upd_merge_fs    Old FS: ${readOldFs(host, layout) ?? '(not recorded)'}`);
+        mergeRootFs(host, layout.fs[word.oldSlot]!, fs, log);
+      }
       let commitTimeout = 0;
       if (fs.exists(UPDATER_DAT)) {
         const d = fs.read(UPDATER_DAT);
@@ -202,23 +219,59 @@ export class OtaUpdater {
     };
   }
 
+  /** OTA.Begin: the push path's start, with mos's arguments (§2.1). */
   private begin(p: Record<string, unknown>): null {
+    this.beginSession({
+      timeout: num(p.timeout, Number(lookup(this.config.get(), 'update.timeout') ?? 600)),
+      commitTimeout: num(p.commit_timeout, Number(lookup(this.config.get(), 'update.commit_timeout') ?? 0)),
+      size: num(p.size, 0),
+    });
+    return null;
+  }
+
+  /** OTA.Write: mos's sequential chunks; a retried chunk already taken is acknowledged again. */
+  private write(p: Record<string, unknown>): null {
+    const s = this.session;
+    if (!s) throw new RpcFail(-1, 'No update in progress');
+    if (typeof p.data !== 'string') throw new RpcFail(400, 'data (base64) is required');
+    const data = new Uint8Array(Buffer.from(p.data, 'base64'));
+    const offset = num(p.offset, s.received);
+    if (offset + data.length <= s.received && offset < s.received) return null;
+    if (offset !== s.received) throw new RpcFail(400, `Offset ${offset} != ${s.received}`);
+    this.feed(s, data);
+    return null;
+  }
+
+  private end(): null {
+    const s = this.session;
+    if (!s) throw new RpcFail(-1, 'No update in progress');
+    this.finish(s);
+    return null;
+  }
+
+  /**
+   * begin → feed… → finish: the one session path both the push RPCs and OTA.Update's pull
+   * take. Refused (RpcFail -1) while another update runs or the last one is uncommitted.
+   * `size` may be 0 and set later (`setSize`), when the pull learns its Content-Length.
+   */
+  beginSession(opts: { timeout: number; commitTimeout: number; size: number; onAbort?: (message: string) => void }): UpdateSession {
     if (this.session) throw new RpcFail(-1, 'Update already in progress');
     if (!this.boot.committed) throw new RpcFail(-1, 'Previous update has not been committed yet');
-    const timeout = num(p.timeout, Number(lookup(this.config.get(), 'update.timeout') ?? 600));
-    const commitTimeout = num(p.commit_timeout, Number(lookup(this.config.get(), 'update.commit_timeout') ?? 0));
-    const size = num(p.size, 0);
     // update.timeout: the 2018 code restarts the watchdog whenever progress is made.
-    const session: Session = {
+    const session: UpdateSession = {
       arm: () => {
         if (session.timer !== undefined) this.host.clearTimer(session.timer);
-        session.timer = this.host.setTimeout(() => this.fail(session, 'Update timed out'), timeout * 1000);
+        session.timer = this.host.setTimeout(() => {
+          this.fail(session, 'Update timed out');
+          session.onAbort?.(this.msg);
+        }, opts.timeout * 1000);
       },
       received: 0,
-      size,
-      commitTimeout,
+      size: opts.size,
+      commitTimeout: opts.commitTimeout,
       targets: new Map(),
       parts: {},
+      ...(opts.onAbort ? { onAbort: opts.onAbort } : {}),
     };
     session.stream = new BundleStream({
       manifest: (m) => this.onManifest(session, m),
@@ -230,19 +283,18 @@ export class OtaUpdater {
     this.state = STATE.progress;
     this.msg = 'Update in progress';
     session.arm();
-    this.log(`mgos_ota_begin       size ${size}, commit timeout ${commitTimeout}`);
-    return null;
+    this.log(`mgos_ota_begin       size ${opts.size}, commit timeout ${opts.commitTimeout}`);
+    return session;
   }
 
-  private write(p: Record<string, unknown>): null {
-    const s = this.session;
-    if (!s) throw new RpcFail(-1, 'No update in progress');
-    if (typeof p.data !== 'string') throw new RpcFail(400, 'data (base64) is required');
-    const data = new Uint8Array(Buffer.from(p.data, 'base64'));
-    const offset = num(p.offset, s.received);
-    // mos retries a chunk up to 3×: a repeat of data already taken is acknowledged, not re-fed.
-    if (offset + data.length <= s.received && offset < s.received) return null;
-    if (offset !== s.received) throw new RpcFail(400, `Offset ${offset} != ${s.received}`);
+  /** The total the progress percentage counts against (the pull's Content-Length). */
+  setSize(s: UpdateSession, size: number): void {
+    s.size = size;
+  }
+
+  /** Bytes of the bundle, in order; a refusal fails the session and throws RpcFail(-1). */
+  feed(s: UpdateSession, data: Uint8Array): void {
+    if (this.session !== s) throw new RpcFail(-1, 'No update in progress');
     try {
       s.stream?.feed(data);
     } catch (e) {
@@ -255,12 +307,11 @@ export class OtaUpdater {
     }
     s.received += data.length;
     s.arm();
-    return null;
   }
 
-  private end(): Record<string, unknown> | null {
-    const s = this.session;
-    if (!s) throw new RpcFail(-1, 'No update in progress');
+  /** The whole bundle is in: check it, persist the boot state, reboot 100 ms later. */
+  finish(s: UpdateSession): number {
+    if (this.session !== s) throw new RpcFail(-1, 'No update in progress');
     try {
       if (!s.stream?.done) throw new OtaRefused('Premature end of archive');
       for (const [part, name] of Object.entries(s.parts)) {
@@ -274,10 +325,11 @@ export class OtaUpdater {
     if (s.timer !== undefined) this.host.clearTimer(s.timer);
     const newSlot = 1 - this.running;
     // Finalize (§2.3): updater.dat in the old FS (it reaches the new one by the merge), the
-    // boot word, then otadata — a cut between the last two leaves the old slot running.
+    // old FS, the boot word, then otadata — a cut before the last leaves the old slot running.
     const dat = new Uint8Array(4);
     new DataView(dat.buffer).setInt32(0, s.commitTimeout, true);
     this.fs.write(UPDATER_DAT, dat);
+    writeOldFs(this.host, this.layout, ROOT_FS_DESCRIPTION);
     writeBootWord(this.host, this.layout, { oldSlot: this.running, newSlot, firstBoot: true, mergeFs: true });
     selectSlot(this.host, this.layout, newSlot);
     this.session = undefined;
@@ -285,10 +337,20 @@ export class OtaUpdater {
     this.msg = 'Update applied, finalizing';
     this.log(`mgos_ota_end         Update applied to slot ${newSlot}, rebooting`);
     this.scheduleReboot(100);
-    return null;
+    return newSlot;
   }
 
-  private fail(s: Session, message: string): void {
+  /** Gives a session up (the pull's connection failed); no-op for a session already over. */
+  abort(s: UpdateSession, message: string): void {
+    if (this.session === s) this.fail(s, message);
+  }
+
+  /** The updater's status message (what OTA.Status shows as `msg`). */
+  get message(): string {
+    return this.msg;
+  }
+
+  private fail(s: UpdateSession, message: string): void {
     if (s.timer !== undefined) this.host.clearTimer(s.timer);
     if (this.session === s) this.session = undefined;
     this.state = STATE.error;
@@ -296,7 +358,7 @@ export class OtaUpdater {
     this.log(`mgos_ota_finish      Update failed: ${message}`);
   }
 
-  private onManifest(s: Session, m: StreamManifest): Set<string> {
+  private onManifest(s: UpdateSession, m: StreamManifest): Set<string> {
     let manifest: Record<string, unknown>;
     try {
       const v: unknown = JSON.parse(new TextDecoder().decode(m.bytes));
@@ -368,13 +430,13 @@ export class OtaUpdater {
     if ((result & mask) !== mask) throw new OtaRefused(`Signature check failed: verified 0x${result.toString(16)}, required 0x${mask.toString(16)}`);
   }
 
-  private fileStart(s: Session, name: string, size: number): void {
+  private fileStart(s: UpdateSession, name: string, size: number): void {
     const t = s.targets.get(name)!;
     if (size > t.size) throw new OtaRefused(`${name} is ${size} bytes, partition holds ${t.size}`);
     if (t.declaredSize !== undefined && t.declaredSize !== size) throw new OtaRefused(`${name}: size ${size} != manifest size ${t.declaredSize}`);
   }
 
-  private fileData(s: Session, name: string, chunk: Uint8Array): void {
+  private fileData(s: UpdateSession, name: string, chunk: Uint8Array): void {
     const t = s.targets.get(name)!;
     let at = 0;
     while (at < chunk.length) {
@@ -401,7 +463,7 @@ export class OtaUpdater {
     t.sector.fill(0);
   }
 
-  private fileEnd(s: Session, name: string): void {
+  private fileEnd(s: UpdateSession, name: string): void {
     const t = s.targets.get(name)!;
     const total = t.written + t.fill;
     if (t.fill > 0) {
@@ -454,8 +516,8 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-const obj = (p: unknown): Record<string, unknown> => (p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {});
-function num(v: unknown, fallback: number): number {
+export const obj = (p: unknown): Record<string, unknown> => (p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {});
+export function num(v: unknown, fallback: number): number {
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new RpcFail(400, 'expected an integer');
   return v;

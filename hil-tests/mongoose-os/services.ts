@@ -5,7 +5,12 @@ import { USER_LEVEL, isTree, lookup, type ConfigStore } from './config-store.ts'
 import { RpcFail } from './rpc-fail.ts';
 import type { RootFs } from './root-fs.ts';
 
-export type RpcHandler = (params: unknown, src: string) => unknown;
+/**
+ * Returns the `result`, or throws RpcFail for an error reply. A handler whose work outlives
+ * the call (OTA.Update) returns a Promise: the reply (result, or RpcFail rejection) is sent
+ * when it settles — over UART and to an RPC.LOCAL caller alike — and never after a reset.
+ */
+export type RpcHandler = (params: unknown, src: string) => unknown | Promise<unknown>;
 
 export interface ServiceContext {
   host: FirmwareHost;

@@ -1,28 +1,23 @@
 // The Mongoose OS double's updater (spec mongoose-os.md §1.1, §1.5, §2.1–§2.5): a signed bundle
 // pushed with OTA.Begin/Write/End lands in the inactive slot, the next boot runs it
 // uncommitted, OTA.Commit keeps it, a timeout or a reset reverts; bad bundles change nothing.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateSigningKey, mgosPublicKeyConfig, signBundle, writeBundle } from '../../firmware-js/bundle/index.ts';
+import { generateSigningKey, mgosPublicKeyConfig, signBundle } from '../../firmware-js/bundle/index.ts';
 import { buildOtadata, parseOtadata } from '../../firmware-js/partition/otadata.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
-import { espsecure, esptool, expectOk, oracleAvailable } from '../../scripts/lib/oracles.ts';
-import { ManualClock, Rfc2217Server, type VirtualEsp32 } from '../index.ts';
+import { oracleAvailable } from '../../scripts/lib/oracles.ts';
+import { ManualClock, type VirtualEsp32 } from '../index.ts';
 import { mjsRunner, type MongooseOsOptions } from '../mongoose-os/index.ts';
 import { place } from './helpers/firmware-set.ts';
 import { RawUart, mgosBoard, waitFor } from './helpers/mgos-board.ts';
-import { clean } from './helpers/served-board.ts';
+import { APP_1, demoBundle, expectEncryptedApp1, otadataSlotOf, powerCycleBoard, rpcOver, runningVersionOf, waitRebooted, type BundleOptions, type Reply } from './helpers/mgos-ota.ts';
 
-const APP_1 = 0x1d0000;
 const signer = generateSigningKey();
 const other = generateSigningKey();
 const keyConf = JSON.stringify({ update: { key0: mgosPublicKeyConfig(signer.publicKeyPem), sig_req_mask: 1 } });
 
 let chip: VirtualEsp32 | undefined;
 let uart: RawUart;
-let nextId = 1;
 afterEach(() => {
   uart?.close();
   chip?.powerOff();
@@ -39,31 +34,12 @@ async function boot(opts: { clock?: ManualClock; key?: Uint8Array; conf?: string
   uart = new RawUart(chip);
 }
 
-type Reply = { id: number; result?: unknown; error?: { code: number; message: string } };
-async function rpc(method: string, params?: unknown, ms = 3_000): Promise<Reply> {
-  const id = nextId++;
-  uart.send(`${JSON.stringify({ id, method, ...(params === undefined ? {} : { params }) })}\n`);
-  const rx = await uart.until((r) => r.includes(`{"id":${id},`) && /\{"id":\d+,[^\n]*\}\n/.test(r.slice(r.indexOf(`{"id":${id},`))), method, ms);
-  const line = rx.split('\n').find((l) => l.startsWith(`{"id":${id},`));
-  return JSON.parse(line!) as Reply;
+function rpc(method: string, params?: unknown, ms = 3_000): Promise<Reply> {
+  return rpcOver(uart, method, params, ms);
 }
 
-function bundle(opts: { version?: string; platform?: string; sign?: 'good' | 'other' | 'none'; slot?: number } = {}): { zip: Uint8Array; app: Uint8Array } {
-  const fw = makeDemoFirmware({ version: opts.version ?? '1.3.0', seed: 7 });
-  let zip = fw.bundle;
-  if (opts.platform) {
-    const name = fw.manifest.name ?? 'espfleet-demo';
-    const files = new Map<string, Uint8Array>([
-      ['bootloader.bin', fw.parts.boot],
-      ['partitions_mgos.bin', fw.parts.pt],
-      ['otadata.bin', fw.parts.otadata],
-      [`${name}.bin`, fw.parts.app],
-      ['fs.img', fw.parts.fs],
-    ]);
-    zip = writeBundle({ manifest: { ...fw.manifest, platform: opts.platform }, files });
-  }
-  if (opts.sign !== 'none') zip = signBundle(zip, opts.sign === 'other' ? other.privateKeyPem : signer.privateKeyPem, opts.slot ?? 0);
-  return { zip, app: fw.parts.app };
+function bundle(opts: BundleOptions = {}): { zip: Uint8Array; app: Uint8Array } {
+  return demoBundle({ signer, other }, opts);
 }
 
 /** OTA.Begin → Write in 2 KiB chunks → End; returns the first error reply, or undefined. */
@@ -79,27 +55,10 @@ async function push(zip: Uint8Array, opts: { commitTimeout?: number; upTo?: numb
   return (await rpc('OTA.End')).error;
 }
 
-async function rebooted(): Promise<void> {
-  await waitFor(() => uart.peek().includes('SW_CPU_RESET') && uart.peek().includes('Init done'), 'the reboot', 3_000);
-  uart.take();
-}
-
-function runningVersion(): string | undefined {
-  return /would run app '(\w+)' at 0x[0-9a-f]+, version (\S+)/.exec(chip!.bootLog())?.slice(1).join(' ');
-}
-
-function otadataSlot(): number | undefined {
-  const c = parseOtadata(chip!.flash.read(0xd000, 0x2000)).bootSlot(2);
-  return c.kind === 'ota' ? c.index : undefined;
-}
-
-async function powerCycle(): Promise<void> {
-  chip!.powerOff();
-  uart.take();
-  chip!.powerOn();
-  await waitFor(() => chip!.state === 'app' && chip!.bootLog().includes('Init done'), 'the boot after power-on');
-  uart.take();
-}
+const rebooted = () => waitRebooted(uart);
+const runningVersion = () => runningVersionOf(chip!);
+const otadataSlot = () => otadataSlotOf(chip!);
+const powerCycle = () => powerCycleBoard(chip!, uart);
 
 describe('Mongoose OS double: OTA push, commit and revert', () => {
   it('a signed bundle pushed over RPC boots from app_1 uncommitted; OTA.Commit keeps it; the old root files are merged', async () => {
@@ -287,22 +246,7 @@ describe.skipIf(!oracleAvailable('esptool') || !oracleAvailable('espsecure'))('M
     await rebooted();
     expect(runningVersion()).toBe('app_1 1.3.0');
     expect((await rpc('OTA.Commit')).error).toBeUndefined();
-    const server = new Rfc2217Server(chip!);
-    const url = await server.listen({ host: '127.0.0.1', port: 0 });
-    try {
-      const dir = mkdtempSync(join(tmpdir(), 'mgos-ota-'));
-      const raw = join(dir, 'raw.bin');
-      const len = Math.ceil(app.length / 0x1000) * 0x1000;
-      const out = await esptool(['--port', url, '--after', 'no-reset', 'read-flash', `0x${APP_1.toString(16)}`, `0x${len.toString(16)}`, raw], { timeoutMs: 170_000 });
-      expect(out.code, clean(out)).toBe(0);
-      expect(Buffer.from(readFileSync(raw)).subarray(0, app.length).equals(Buffer.from(app))).toBe(false); // ciphertext on flash
-      writeFileSync(join(dir, 'key.bin'), key);
-      const plain = join(dir, 'plain.bin');
-      expectOk(await espsecure(['decrypt-flash-data', '--keyfile', join(dir, 'key.bin'), '--address', `0x${APP_1.toString(16)}`, '--output', plain, raw]), 'espsecure');
-      expect(Buffer.from(readFileSync(plain)).subarray(0, app.length).equals(Buffer.from(app))).toBe(true);
-    } finally {
-      await server.close();
-    }
+    await expectEncryptedApp1(chip!, key, app);
   }, 200_000);
 });
 

@@ -35,6 +35,8 @@ export interface FirmwareFlash {
   /** True when FLASH_CRYPT_CNT is odd: reads decrypt and `write` encrypts. */
   readonly encrypted: boolean;
   read(offset: number, length: number): Uint8Array;
+  /** Reads bytes as stored, bypassing decryption (`esp_flash_read`: unencrypted partitions such as nvs). */
+  readRaw(offset: number, length: number): Uint8Array;
   /**
    * Programs bytes (NOR rules: bits only go 1→0, erase first). With flash encryption on, the
    * data goes through the encryption engine like `esp_flash_write_encrypted`, which needs

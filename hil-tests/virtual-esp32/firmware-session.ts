@@ -177,6 +177,7 @@ function guardedFlash(flash: FirmwareFlash, alive: () => boolean): FirmwareFlash
     size: flash.size,
     encrypted: flash.encrypted,
     read: (o, l) => (check('read'), flash.read(o, l)),
+    readRaw: (o, l) => (check('read'), flash.readRaw(o, l)),
     write: (o, d) => (check('write'), flash.write(o, d)),
     writeRaw: (o, d) => (check('write'), flash.writeRaw(o, d)),
     erase: (o, l) => (check('erase'), flash.erase(o, l)),

@@ -1,16 +1,26 @@
 // Runs the independent test oracles (Espressif's esptool/espefuse/espsecure,
-// littlefs-python, openssl, mosquitto, Go, a C compiler with mbedTLS) that scripts/setup
+// littlefs-python, esp-idf-nvs-partition-gen, openssl, mosquitto, Go, a C compiler with mbedTLS) that scripts/setup
 // installs. Tests and benchmarks use these; the product never does. Every test that
 // depends on one asks oracleAvailable()/requireOracle() here: locally a missing oracle
 // skips the test, with CI=true it fails the run (a skipped oracle test in CI is a check
 // that never ran).
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const venvBin = join(repoRoot, '.venv', 'bin');
+/** A package directory in the venv's site-packages (lib/python3.X varies with the Python). */
+function venvPackage(pkg: string): string {
+  let py: string | undefined;
+  try {
+    py = readdirSync(join(repoRoot, '.venv', 'lib')).find((d) => d.startsWith('python3'));
+  } catch {
+    py = undefined;
+  }
+  return join(repoRoot, '.venv', 'lib', py ?? 'python3', 'site-packages', pkg, '__init__.py');
+}
 
 export interface RunResult {
   code: number;
@@ -56,7 +66,7 @@ export function run(program: string, args: readonly string[], opts: RunOptions =
   });
 }
 
-export type OracleName = 'esptool' | 'espefuse' | 'espsecure' | 'python' | 'openssl' | 'mosquitto' | 'go' | 'cc';
+export type OracleName = 'esptool' | 'espefuse' | 'espsecure' | 'python' | 'nvs-gen' | 'openssl' | 'mosquitto' | 'go' | 'cc';
 
 /**
  * Where each oracle may live, in order; PATH entries are searched for bare names. `needs`:
@@ -67,6 +77,8 @@ const ORACLE_PLACES: Record<OracleName, { places: string[]; what: string; needs?
   espefuse: { places: [join(venvBin, 'espefuse')], what: 'espefuse in .venv' },
   espsecure: { places: [join(venvBin, 'espsecure')], what: 'espsecure in .venv' },
   python: { places: [join(venvBin, 'python')], what: 'the .venv Python (littlefs-python, pyserial)' },
+  // Espressif's NVS partition generator, run as `python -m esp_idf_nvs_partition_gen`.
+  'nvs-gen': { places: [join(venvBin, 'python')], what: 'esp-idf-nvs-partition-gen in .venv', needs: [venvPackage('esp_idf_nvs_partition_gen')] },
   openssl: { places: ['openssl'], what: 'openssl (Debian openssl)' },
   // Debian installs the broker outside a normal user's PATH.
   mosquitto: { places: ['mosquitto', '/usr/sbin/mosquitto'], what: 'mosquitto (Debian mosquitto)' },
@@ -157,6 +169,8 @@ export const espsecure = (args: readonly string[], opts?: RunOptions) => run(req
 /** Runs a Python snippet in the oracle virtualenv (littlefs-python lives there). */
 export const python = (script: string, args: readonly string[] = [], opts?: RunOptions) =>
   run(requireOracle('python'), ['-c', script, ...args], opts);
+/** Espressif's NVS partition generator (`generate input.csv out.bin 0x4000`). */
+export const nvsPartitionGen = (args: readonly string[], opts?: RunOptions) => run(requireOracle('nvs-gen'), ['-m', 'esp_idf_nvs_partition_gen', ...args], opts);
 export const openssl = (args: readonly string[], opts?: RunOptions) => run(requireOracle('openssl'), args, opts);
 /** Runs the Go toolchain (the mos Go-serialisation oracle). */
 export const go = (args: readonly string[], opts?: RunOptions) => run(requireOracle('go'), args, opts);
@@ -176,6 +190,7 @@ const VERSION_PROBES: Record<OracleName, { args: string[]; pick: (out: string) =
     args: ['-c', "import sys, littlefs, serial, importlib.metadata as m; print('Python', sys.version.split()[0], '| littlefs-python', m.version('littlefs-python'), '| pyserial', serial.VERSION)"],
     pick: lastLine,
   },
+  'nvs-gen': { args: ['-c', "import esp_idf_nvs_partition_gen, importlib.metadata as m; print('esp-idf-nvs-partition-gen', m.version('esp-idf-nvs-partition-gen'))"], pick: lastLine },
   openssl: { args: ['version'], pick: lastLine },
   mosquitto: { args: ['-h'], pick: (o) => o.split('\n').find((l) => /mosquitto version/.test(l))?.trim() ?? '' },
   go: { args: ['version'], pick: lastLine },

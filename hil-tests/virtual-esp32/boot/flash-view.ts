@@ -76,6 +76,7 @@ export function appFlash(flash: NorFlash, efuse: EfuseController): FirmwareFlash
     size: flash.size,
     encrypted: view.encrypted,
     read: (offset, length) => view.read(offset, length),
+    readRaw: (offset, length) => flash.read(offset, length),
     write(offset, data) {
       if (!encrypt) return flash.program(offset, data);
       if (offset % 16 !== 0 || data.length % 16 !== 0) {

@@ -87,8 +87,11 @@ describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (n
     chip.attachFirmware(agentFirmware());
     await hardReset(chip);
     await waitUntil(() => lastStatus()?.fw_version === '1.0.0', `the first status (log: ${chip.bootLog().slice(-600)})`, 15_000);
+    const n = seen.length;
     const set = await espfleet(['device', 'config', 'set', `espfleet.ota.allowed_hosts=${new URL(server.url).hostname}`, '--port', port]);
     expect(set.code, set.stderr).toBe(0);
+    // The set reboots the board; a command sent before it is back is lost (clean session).
+    await waitUntil(() => seen.slice(n).some((m) => m.topic === `devices/${deviceId}/status` && m.payload.includes('"online":true')), 'online again after the config set', 15_000);
   }, 180_000);
 
   it('cmd/ota → downloading → applied → reboot uncommitted → verifying → committed; status and espfleet.rollout follow', async () => {

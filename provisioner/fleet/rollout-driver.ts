@@ -34,6 +34,7 @@ export const systemClock: DriverClock = {
 export type DriverEvent =
   | { type: 'wave-started'; wave: number; waves: number; boards: number }
   | { type: 'commanded'; ids: string[] }
+  | { type: 'redelivered'; ids: string[] }
   | { type: 'report'; id: string; status: BoardStatus; report: RolloutReport }
   | { type: 'timed-out'; ids: string[] }
   | { type: 'wave-passed'; wave: number; waves: number }
@@ -83,6 +84,7 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
     if (m.kind === 'status') {
       if (m.was?.online !== m.facts.online) emit({ type: 'online', id: m.id, online: m.facts.online });
       else return;
+      if (m.facts.online && m.was !== undefined) comeBack.add(m.id);
     } else {
       const r = m.kind === 'ota' ? reportFromOtaStatus(m.id, m.payload, id, at) : reportFromEvent(m.id, m.payload, id, at);
       if (!r) return;
@@ -98,6 +100,16 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
     const r = reportFromOtaStatus(board, payload, id, clock.now());
     if (r) reports.push(r);
   }
+  // A driver killed between recording boards as commanded and publishing to them, or a board
+  // that went offline with the message in flight (clean session: the broker drops it), leaves
+  // boards that are `commanded` but never got the command. A driver cannot tell those from
+  // boards that did, so it re-sends the same command — same id — to every board still only
+  // `commanded` once it starts (after their retained words are in), and to such a board when it
+  // comes back online. A board that had it ignores the copy (its replay guard keeps the id);
+  // one that did not starts now. Each board is re-sent to at most once per driver run.
+  const redelivered = new Set<string>();
+  const comeBack = new Set<string>();
+  let started = false;
   let lost = false;
   void bus.closed?.then(() => {
     lost = true;
@@ -110,6 +122,7 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
       if (lost) throw new FleetError('fleet.mqtt.lost', `rollout ${id}: the connection to the broker was lost`, { hint: `nothing is lost: \`espfleet ota rollout resume --id ${id}\` continues from the registry` });
       dirty = false;
       if (reports.length > 0) await applyReports(reports.splice(0));
+      await redeliver();
       const now = clock.now();
       const step = await stepRollout(registry, audit, id, watch.online(), new Date(now), actor);
       await carryOut(step.actions, step.state.waveCount, step.state.boards);
@@ -128,6 +141,20 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
     }
   } finally {
     unlisten();
+  }
+
+  async function redeliver(): Promise<void> {
+    const boards = loadRollout(registry, id)?.state.boards ?? {};
+    const online = watch.online();
+    const candidates = started ? [...comeBack] : Object.keys(boards);
+    started = true;
+    comeBack.clear();
+    const ids = candidates.filter((b) => boards[b]?.status === 'commanded' && !redelivered.has(b) && online.get(b)?.online !== false).sort();
+    if (ids.length === 0) return;
+    for (const b of ids) redelivered.add(b);
+    await audit.append({ action: 'rollout.command', actor, subject: { rollout: id }, details: { step: 'redeliver', ids, why: 'recorded as commanded with no word from the board since; the same command id, so a board that had it ignores the copy' } });
+    await Promise.all(ids.map((board) => bus.publish(`devices/${board}/cmd/ota`, command).catch(() => undefined)));
+    emit({ type: 'redelivered', ids });
   }
 
   async function carryOut(actions: readonly RolloutAction[], waves: number, boards: RolloutRecord['state']['boards']): Promise<void> {

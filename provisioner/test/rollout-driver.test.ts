@@ -249,9 +249,12 @@ describe('driveRollout', () => {
     expect(second.ended).toBe('stopped');
     expect(second.record.state.status).toBe('running');
     expect(events.filter((e) => e.type === 'commanded')).toEqual([{ type: 'commanded', ids: ['esp32_01', 'esp32_02', 'esp32_03'] }]);
+    // Stopped right after publishing, before any board spoke: the next driver cannot know the
+    // commands arrived, so it sends the same ones again (same id: a board that had it ignores it).
     const third = await driveRollout({ registry, audit, client: bus, id: 'r1', actor: 'operator:alice', clock });
     expect(third.ended).toBe('done');
-    expect(bus.commands.map((c) => c.board)).toEqual(boards);
+    expect(bus.commands.map((c) => c.board)).toEqual([...boards, 'esp32_01', 'esp32_02', 'esp32_03']);
+    expect(new Set(bus.commands.map((c) => c.payload.id))).toEqual(new Set(['ota-r1']));
     await registry.close();
   });
 });

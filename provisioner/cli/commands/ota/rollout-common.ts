@@ -82,6 +82,8 @@ export function describeEvent(e: DriverEvent): string | undefined {
       return `wave ${e.wave + 1} of ${e.waves} passed`;
     case 'commanded':
       return e.ids.length === 0 ? undefined : `commanded ${list(e.ids)}`;
+    case 'redelivered':
+      return `sent again (no word since they were commanded; the same command id): ${list(e.ids)}`;
     case 'timed-out':
       return `timed out: ${list(e.ids)}`;
     case 'report': {

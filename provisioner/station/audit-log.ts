@@ -27,6 +27,8 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'provision.failed',
   'reprovision',
   'certificate.revoke',
+  'certificate.renew',
+  'certificate.renew_refused',
   'keystore.export',
   'rollout',
   'rollout.start',

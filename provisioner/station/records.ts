@@ -47,6 +47,8 @@ export type AuditAction =
   | 'provision.failed'
   | 'reprovision'
   | 'certificate.revoke'
+  | 'certificate.renew'
+  | 'certificate.renew_refused'
   | 'keystore.export'
   | 'rollout'
   | 'rollout.start'

@@ -29,6 +29,8 @@ export interface RenewalServiceOptions {
   publish(topic: string, payload: string): Promise<void>;
   /** After old certificates were revoked: publish the CRL to the broker (cli: --crl-out). */
   onRevoked?(serials: string[]): Promise<void>;
+  /** Fault injection for the restart tests: runs after signing (journal + index), before the publish. */
+  afterSign?(row: RenewalRow): void;
   /** One line per decision, never a key or a CSR body. */
   log?(line: string): void;
 }
@@ -86,7 +88,7 @@ export class RenewalService {
     }
     assertDeviceId(deviceId);
     const device = await this.o.registry.get(deviceId);
-    if (!device) throw new RenewalError('renewal.device.unknown', `device ${deviceId} is not in the registry ${this.o.registry.path}`);
+    if (!device) throw new RenewalError('renewal.device.unknown', `device ${deviceId} is not in the registry`);
     if (device.status !== 'provisioned') {
       throw new RenewalError('renewal.device.not_allowed', `device ${deviceId} is ${device.status} in the registry; only provisioned devices renew`);
     }
@@ -117,6 +119,7 @@ export class RenewalService {
       subject: { deviceId, mac: device.mac, serial: cert.serialHex },
       details: { step: 'issued', req: r.req, oldSerial: device.certSerial, notAfter: cert.notAfter.toISOString(), fingerprintSha256: cert.fingerprintSha256 },
     });
+    this.o.afterSign?.(row);
     await this.sendCert(row);
     this.o.log?.(`${deviceId} ${r.req}: issued ${cert.serialHex} until ${cert.notAfter.toISOString()}`);
     return { kind: 'issued', deviceId, req: r.req, serial: cert.serialHex, notAfter: cert.notAfter.toISOString(), repeated: false };

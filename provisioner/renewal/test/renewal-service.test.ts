@@ -103,7 +103,7 @@ describe('hostile CSRs: each refused with a reason on cert/issued, audited, noth
 function tamper(pem: string): string {
   const lines = pem.trim().split('\n');
   const body = Buffer.from(lines.slice(1, -1).join(''), 'base64');
-  body[body.length - 5] ^= 0x01; // inside the signature
+  body[body.length - 5] = body[body.length - 5]! ^ 0x01; // inside the signature
   return `${lines[0]}\n${body.toString('base64')}\n${lines.at(-1)}\n`;
 }
 

@@ -75,8 +75,11 @@ Example:
           actor: identity,
           rateLimit,
           ...(opts.days === undefined ? {} : { days: opts.days }),
+          // Queued, not awaited: while a CSR is being handled mqtt.js reads no packet (it acks
+          // the CSR after), so waiting for this PUBACK would deadlock. The answer is written to
+          // the socket before the CSR's PUBACK, so a broker that saw the ack has the answer.
           publish: async (topic, payload) => {
-            await client!.publishAsync(topic, payload, { qos: 1 });
+            client!.publish(topic, payload, { qos: 1 }, (e) => e && ctx.note(`publish to ${topic} failed: ${e.message}`));
           },
           ...(opts.crlOut === undefined
             ? {}
@@ -86,6 +89,8 @@ Example:
                   emit({ event: 'crl', crlNumber: crl.crlNumber, revoked: serials, reloaded: crl.reloaded }, `CRL #${crl.crlNumber} written (${serials.join(', ')} revoked)${crl.reloaded ? `; broker ${crl.reloaded} reloaded` : ''}`);
                 },
               }),
+          // Test fault injection (agent/test/renewd-board.test.ts): die as a crash would, right after signing.
+          ...(ctx.env.ESPFLEET_RENEWD_FAULT === 'kill-after-sign' ? { afterSign: () => process.kill(process.pid, 'SIGKILL') } : {}),
           log: (line) => (opts.json ? ctx.out(JSON.stringify({ event: 'decision', line })) : ctx.out(line)),
         });
         const pump = renewalPump(service, (line) => ctx.note(line));

@@ -34,7 +34,7 @@ export function register(ca: Command, ctx: CliContext): void {
   stationOption(cmd)
     .option('--registry <path>', 'registry file (instead of paths.registry from the station config); holds the renewal journal')
     .option('--audit-log <path>', 'audit log file (instead of paths.audit from the station config)')
-    .option('--rate-limit <n/window>', `at most n certificates per device per window (default ${DEFAULT_RATE_LIMIT}; units s, m, h, d)`, DEFAULT_RATE_LIMIT)
+    .option('--rate-limit <n/window>', 'at most n certificates per device per window (units s, m, h, d)', DEFAULT_RATE_LIMIT)
     .option('--days <n>', 'validity of renewed certificates in days (default 365)', intArg(1, 3650))
     .option('--crl-out <crl.pem>', "after revoking a replaced certificate, write the CRL here (the broker's crlfile)")
     .option('--broker-pid-file <file>', 'and send SIGHUP to the mosquitto whose pid this file holds, so it reloads the CRL')

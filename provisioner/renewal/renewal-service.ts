@@ -4,7 +4,9 @@
 // journal before the CA index records it and before it leaves; the old certificate is
 // revoked only once the board's retained status shows it online with the new one.
 import { createHash, X509Certificate } from 'node:crypto';
-import { assertDeviceId, revoke, type Ca, type IssuedCertificate } from '../../certs/index.ts';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertDeviceId, CA_FILES, openCaRecords, revoke, type Ca, type IssuedCertificate } from '../../certs/index.ts';
 import { checkCsrPolicy, parseCsr, signCsr, type ParsedCsr } from '../../certs/csr.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
 import type { AuditLog, DeviceRecord } from '../station/records.ts';
@@ -27,8 +29,8 @@ export interface RenewalServiceOptions {
   days?: number;
   clock?: () => Date;
   publish(topic: string, payload: string): Promise<void>;
-  /** After old certificates were revoked: publish the CRL to the broker (cli: --crl-out). */
-  onRevoked?(serials: string[]): Promise<void>;
+  /** After old certificates were revoked: publish the CRL to the broker (cli: --crl-out), from this CA view. */
+  onRevoked?(serials: string[], ca: Ca): Promise<void>;
   /** Fault injection for the restart tests: runs after signing (journal + index), before the publish. */
   afterSign?(row: RenewalRow): void;
   /** One line per decision, never a key or a CSR body. */
@@ -42,10 +44,43 @@ export type CsrOutcome =
 export class RenewalService {
   readonly journal: RenewalJournal;
   private readonly clock: () => Date;
+  /** The CA as this process last read it; other espfleet processes (ca revoke, a station) append to its index. */
+  private ca: Ca;
+  private indexSize: number;
 
   constructor(private readonly o: RenewalServiceOptions) {
     this.journal = new RenewalJournal(o.registry);
     this.clock = o.clock ?? (() => new Date());
+    this.ca = o.ca;
+    this.indexSize = this.indexFileSize();
+  }
+
+  private indexFileSize(): number {
+    try {
+      return statSync(join(this.ca.dir, CA_FILES.index)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Re-reads the issuance index and ca.json when another process changed them (or always,
+   * before a CRL): a CRL built from a stale index would drop their revocations, and a stale
+   * CRL number would go backwards.
+   */
+  private refreshCa(force = false): Ca {
+    const size = this.indexFileSize();
+    if (force || size !== this.indexSize) {
+      const meta = JSON.parse(readFileSync(join(this.ca.dir, CA_FILES.meta), 'utf8')) as Ca['meta'];
+      this.ca = { ...this.ca, index: openCaRecords(this.ca.dir, { clock: this.ca.clock }).index, meta };
+    }
+    this.indexSize = size;
+    return this.ca;
+  }
+
+  /** Our own appends are not another process's. */
+  private sawOwnWrite(): void {
+    this.indexSize = this.indexFileSize();
   }
 
   /** At start: certificates journaled but not known to be delivered go out again (same bytes). */
@@ -87,6 +122,7 @@ export class RenewalService {
       return { kind: 'issued', deviceId, req: r.req, serial: prior.serial!, notAfter: prior.notAfter!, repeated: true };
     }
     assertDeviceId(deviceId);
+    this.refreshCa();
     const device = await this.o.registry.get(deviceId);
     if (!device) throw new RenewalError('renewal.device.unknown', `device ${deviceId} is not in the registry`);
     if (device.status !== 'provisioned') {
@@ -104,7 +140,7 @@ export class RenewalService {
       certPem: null, errorCode: null, error: null, createdAt: now, updatedAt: now,
     };
     let row = base;
-    const cert: IssuedCertificate = await signCsr(this.o.ca, r.csrPem, {
+    const cert: IssuedCertificate = await signCsr(this.ca, r.csrPem, {
       expectCn: deviceId,
       ...(this.o.days === undefined ? {} : { days: this.o.days }),
       // Journaled before the index records it: a crash after this point re-sends these bytes.
@@ -113,6 +149,7 @@ export class RenewalService {
         await this.journal.put(row);
       },
     });
+    this.sawOwnWrite();
     await this.o.audit.append({
       action: 'certificate.renew',
       actor: this.o.actor,
@@ -126,7 +163,7 @@ export class RenewalService {
   }
 
   private checkKeyIsNew(deviceId: string, spkiSha256: string): void {
-    for (const rec of this.o.ca.index.all()) {
+    for (const rec of this.ca.index.all()) {
       if (rec.spkiSha256 !== spkiSha256) continue;
       if (rec.cn === deviceId) {
         throw new RenewalError('renewal.csr.same_key', `the CSR's key was already certified for ${deviceId} (certificate ${rec.serialHex}); a renewal needs a new key`, { hint: 'the board makes a new key for every renewal' });
@@ -187,8 +224,9 @@ export class RenewalService {
 
   private async confirm(row: RenewalRow, stale: RenewalRow[]): Promise<void> {
     const now = this.clock().toISOString();
+    const ca = this.refreshCa(true);
     const device = await this.o.registry.get(row.deviceId);
-    const rec = this.o.ca.index.get(row.serial!);
+    const rec = ca.index.get(row.serial!);
     if (device && device.certSerial !== row.serial) {
       const next: DeviceRecord = { ...device, certSerial: row.serial, certFingerprintSha256: rec?.fingerprintSha256 ?? null, certNotAfter: row.notAfter, updatedAt: now };
       await this.o.registry.upsert(next);
@@ -196,9 +234,10 @@ export class RenewalService {
     const revokedNow: string[] = [];
     for (const serial of [row.oldSerial, ...stale.map((r) => r.serial)]) {
       if (serial === null || serial === row.serial) continue;
-      const old = this.o.ca.index.get(serial);
+      const old = ca.index.get(serial);
       if (!old || old.status !== 'valid') continue;
-      await revoke(this.o.ca, serial, 'superseded');
+      await revoke(ca, serial, 'superseded');
+      this.sawOwnWrite();
       revokedNow.push(serial);
       await this.o.audit.append({
         action: 'certificate.revoke',
@@ -216,19 +255,20 @@ export class RenewalService {
       details: { step: 'confirmed', req: row.req, revoked: revokedNow },
     });
     this.o.log?.(`${row.deviceId}: online on ${row.serial}; revoked ${revokedNow.join(', ') || 'nothing'}`);
-    if (revokedNow.length > 0) await this.o.onRevoked?.(revokedNow);
+    if (revokedNow.length > 0) await this.o.onRevoked?.(revokedNow, this.refreshCa(true));
   }
 
   /** A journaled certificate the index lost (killed between the two writes) is recorded again. */
   private async ensureIndexed(row: RenewalRow): Promise<void> {
-    if (row.serial === null || row.certPem === null || this.o.ca.index.get(row.serial)) return;
+    if (row.serial === null || row.certPem === null || this.refreshCa().index.get(row.serial)) return;
     const x = new X509Certificate(row.certPem);
     const der = x.raw;
     const spki = x.publicKey.export({ type: 'spki', format: 'der' });
-    await this.o.ca.index.append({
+    await this.ca.index.append({
       op: 'issue', serialHex: row.serial, cn: row.deviceId, role: 'device', notBefore: new Date(x.validFrom).toISOString(), notAfter: new Date(x.validTo).toISOString(),
       fingerprintSha256: sha256(der), spkiSha256: sha256(spki),
     });
+    this.sawOwnWrite();
   }
 
   private async sendCert(row: RenewalRow): Promise<void> {

@@ -3,11 +3,11 @@
 // leaves, re-sent unchanged, and the old certificate revoked only when the board's status
 // shows the new one; a service killed between signing and publishing re-sends after restart.
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCa, issueDeviceCert, openCa, type Ca } from '../../../certs/index.ts';
+import { buildCrl, initCa, issueDeviceCert, openCa, openCaRecords, revoke, type Ca } from '../../../certs/index.ts';
 import { expectOk, openssl } from '../../../scripts/lib/oracles.ts';
 import { openAuditLog } from '../../station/audit-log.ts';
 import type { DeviceRecord } from '../../station/records.ts';
@@ -36,10 +36,11 @@ function record(id: string, n: number, serial: string, status: DeviceRecord['sta
   };
 }
 
-async function service(opts: { rate?: string; ca?: Ca } = {}): Promise<RenewalService> {
+async function service(opts: { rate?: string; ca?: Ca; onRevoked?: (serials: string[], ca: Ca) => Promise<void> } = {}): Promise<RenewalService> {
   const audit = await openAuditLog(join(dir, 'audit.jsonl'), { anchor: registry });
   return new RenewalService({
     ca: opts.ca ?? ca, registry, audit, actor: 'renewer:test', rateLimit: parseRateLimit(opts.rate ?? '10/1d'),
+    ...(opts.onRevoked ? { onRevoked: opts.onRevoked } : {}),
     publish: async (topic, payload) => {
       if (failPublish) throw new Error('killed before the publish');
       sent.push({ topic, msg: JSON.parse(payload) });
@@ -54,7 +55,10 @@ async function csr(subject: string, keyArgs: string[] = ['-algorithm', 'EC', '-p
   return expectOk(await openssl(['req', '-new', '-key', key, '-subj', subject]), 'req -new');
 }
 const msg = (o: unknown) => Buffer.from(JSON.stringify(o));
-const issuedCount = () => ca.index.all().filter((r) => r.role === 'device').length;
+const auditLines = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+// What is on disk: the service re-reads the CA when another process (this test) changed it.
+const onDisk = () => openCaRecords(join(dir, 'ca')).index;
+const issuedCount = () => onDisk().all().filter((r) => r.role === 'device').length;
 
 beforeAll(async () => {
   ca = await initCa({ dir: join(dir, 'ca'), passphrase });
@@ -96,6 +100,7 @@ describe('hostile CSRs: each refused with a reason on cert/issued, audited, noth
       expect(sent.slice(k)).toEqual([{ topic: `devices/${c.device}/cert/issued`, msg: { id: c.id, error: expect.any(String), code: c.code } }]);
       expect(issuedCount()).toBe(before);
       if (c.id !== null) expect(s.journal.get(c.device, c.id)).toMatchObject({ state: 'refused', errorCode: c.code, serial: null });
+      expect(auditLines().at(-1)).toMatchObject({ action: 'certificate.renew_refused', subject: { deviceId: c.device }, details: { req: c.id, code: c.code } });
     }, 30_000);
   }
 });
@@ -148,11 +153,11 @@ describe('a good CSR', () => {
     const oldSerial = oldCerts.get('board-a')!.serialHex;
     // Online, but still on the old certificate: nothing changes.
     expect(await s.handleStatus('board-a', msg({ online: true, cert_expiry: 12345 }))).toBeUndefined();
-    expect(ca.index.get(oldSerial)?.status).toBe('valid');
+    expect(onDisk().get(oldSerial)?.status).toBe('valid');
     const exp = Date.parse(row.notAfter!) / 1000;
     expect(await s.handleStatus('board-a', msg({ online: false, cert_expiry: exp }))).toBeUndefined();
     expect(await s.handleStatus('board-a', msg({ online: true, cert_expiry: exp }))).toMatchObject({ serial });
-    expect(ca.index.get(oldSerial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
+    expect(onDisk().get(oldSerial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
     expect(await registry.get('board-a')).toMatchObject({ certSerial: serial, certNotAfter: row.notAfter });
     expect(s.journal.get('board-a', 'g1')?.state).toBe('confirmed');
     // The retained status again (a restart): nothing more to do.
@@ -187,5 +192,17 @@ describe('killed between signing and publishing', () => {
     expect(await again.handleCsr('board-c', m)).toMatchObject({ kind: 'issued', repeated: true, serial: row.serial });
     expect(issuedCount()).toBe(before + 1);
     expect(await again.recover()).toBe(0);
+
+    // Another espfleet process (ca revoke, ca crl) changes the CA while this service runs. The
+    // CRL published when board-c comes online on its new certificate carries its revocation
+    // too, and its CRL number follows the other process's.
+    const third = await service({ ca: openCa(join(dir, 'ca'), passphrase), onRevoked: async (_s, current) => void (crl = buildCrl(current, { writeToCaDir: false })) });
+    let crl: ReturnType<typeof buildCrl> | undefined;
+    const other = openCa(join(dir, 'ca'), passphrase);
+    await revoke(other, oldCerts.get('board-b')!.serialHex, 'keyCompromise');
+    const otherNumber = buildCrl(other, { writeToCaDir: false }).crlNumber;
+    expect(await third.handleStatus('board-c', msg({ online: true, cert_expiry: Date.parse(row.notAfter!) / 1000 }))).toMatchObject({ serial: row.serial });
+    expect(crl?.revokedSerials).toEqual(expect.arrayContaining([oldCerts.get('board-c')!.serialHex, oldCerts.get('board-b')!.serialHex]));
+    expect(crl?.crlNumber).toBe(otherNumber + 1);
   }, 30_000);
 });

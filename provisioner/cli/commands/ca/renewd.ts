@@ -84,8 +84,8 @@ Example:
           ...(opts.crlOut === undefined
             ? {}
             : {
-                onRevoked: async (serials: string[]) => {
-                  const crl = publishCrl(caHandle, { out: resolve(ctx.cwd, opts.crlOut!), ...(opts.brokerPidFile ? { pidFile: resolve(ctx.cwd, opts.brokerPidFile) } : {}) });
+                onRevoked: async (serials: string[], current) => {
+                  const crl = publishCrl(current, { out: resolve(ctx.cwd, opts.crlOut!), ...(opts.brokerPidFile ? { pidFile: resolve(ctx.cwd, opts.brokerPidFile) } : {}) });
                   emit({ event: 'crl', crlNumber: crl.crlNumber, revoked: serials, reloaded: crl.reloaded }, `CRL #${crl.crlNumber} written (${serials.join(', ')} revoked)${crl.reloaded ? `; broker ${crl.reloaded} reloaded` : ''}`);
                 },
               }),

@@ -1,9 +1,10 @@
 // `espfleet broker kick`: close a board's open session on the broker (renewal/broker-kick.ts).
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { assertDeviceId } from '../../../../certs/index.ts';
 import { FleetError } from '../../../fleet/errors.ts';
-import { parseBrokerUrl, readFleetIdentity } from '../../../fleet/fleet-mqtt.ts';
+import { parseBrokerUrl } from '../../../fleet/fleet-mqtt.ts';
 import { publishCrl } from '../../../renewal/broker-crl.ts';
 import { kickSession } from '../../../renewal/broker-kick.ts';
 import { BROKER_ENV } from '../../broker-client.ts';
@@ -48,7 +49,12 @@ Example:
       const url = opts.broker ?? ctx.env[BROKER_ENV];
       if (url === undefined) throw new FleetError('fleet.mqtt.missing_option', 'kicking a session needs --broker', { hint: 'e.g. --broker mqtts://mqtt.example.net:8883' });
       const address = parseBrokerUrl(url);
-      const caPem = readFleetIdentity({ cert: resolve(ctx.cwd, opts.brokerCa!), key: resolve(ctx.cwd, opts.brokerCa!), ca: resolve(ctx.cwd, opts.brokerCa!) }).caPem;
+      let caPem: string;
+      try {
+        caPem = readFileSync(resolve(ctx.cwd, opts.brokerCa!), 'utf8');
+      } catch (e) {
+        throw new FleetError('fleet.mqtt.no_file', `cannot read the broker CA chain ${opts.brokerCa}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'check --broker-ca' });
+      }
       const ca = await unlockCa(ctx, opts);
       const kicked = await kickSession(ca, opts.device, address, caPem);
       const crl = opts.crlOut ? publishCrl(ca, { out: resolve(ctx.cwd, opts.crlOut), ...(opts.brokerPidFile ? { pidFile: resolve(ctx.cwd, opts.brokerPidFile) } : {}) }) : undefined;

@@ -2,12 +2,13 @@
 // its flags, opens the CA, the registry and the audit log, and hands MQTT messages to
 // renewal/renewal-service.ts through renewal/renewal-mqtt.ts until Ctrl-C.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { publishCrl } from '../../../renewal/broker-crl.ts';
 import { DEFAULT_RATE_LIMIT, parseRateLimit } from '../../../renewal/rate-limit.ts';
 import { renewalPump } from '../../../renewal/renewal-mqtt.ts';
+import { RenewalError } from '../../../renewal/errors.ts';
 import { RenewalService } from '../../../renewal/renewal-service.ts';
 import { openAuditLog } from '../../../station/audit-log.ts';
 import { openRegistry } from '../../../station/registry-sqlite.ts';
@@ -60,6 +61,10 @@ Example:
       const rateLimit = parseRateLimit(opts.rateLimit);
       const registryPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.registry }, '--registry', (c) => c.paths.registry);
       const auditPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.auditLog }, '--audit-log', (c) => c.paths.audit);
+      // Never create a registry here: an empty one would refuse every board as unknown.
+      if (!existsSync(registryPath)) {
+        throw new RenewalError('renewal.no_registry', `no registry at ${registryPath}`, { hint: 'renewd answers boards the station registered: check --registry or paths.registry in station.toml' });
+      }
       const identity = opts.clientCert ? clientCn(resolve(ctx.cwd, opts.clientCert)) : 'renewer';
       const caHandle = await unlockCa(ctx, opts);
       const registry = await openRegistry(registryPath);

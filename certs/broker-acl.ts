@@ -21,6 +21,8 @@ export const ROLE_RULES: Record<ClientRole, ReadonlyArray<readonly ['read' | 'wr
   renewer: [
     ['read', 'devices/+/cert/csr'],
     ['write', 'devices/+/cert/issued'],
+    // The old certificate is revoked once the board's status shows it online on the new one.
+    ['read', 'devices/+/status'],
   ],
 };
 

@@ -173,6 +173,8 @@ export interface SignCsrOptions {
   expectCn: string;
   days?: number;
   notBefore?: Date;
+  /** See LeafRequest.beforeRecord. */
+  beforeRecord?: (cert: IssuedCertificate) => Promise<void>;
 }
 
 export async function signCsr(ca: Ca, csrPem: string | Uint8Array, opts: SignCsrOptions): Promise<IssuedCertificate> {
@@ -186,5 +188,6 @@ export async function signCsr(ca: Ca, csrPem: string | Uint8Array, opts: SignCsr
     profileExtensions: deviceProfile(),
     ...(opts.days === undefined ? {} : { days: opts.days }),
     ...(opts.notBefore === undefined ? {} : { notBefore: opts.notBefore }),
+    ...(opts.beforeRecord === undefined ? {} : { beforeRecord: opts.beforeRecord }),
   });
 }

@@ -8,6 +8,7 @@ export {
   type IssuedCertificate, type IssuedWithKey, type DeviceCertOptions, type ServerCertOptions, type ClientCertOptions,
 } from './issue.ts';
 export { signCsr, parseCsr, type SignCsrOptions } from './csr.ts';
+export { buildPkcs12, type Pkcs12Options } from './pkcs12.ts';
 export { revoke, buildCrl, listIssued, isCrlReason, CRL_FILE, type BuiltCrl, type CrlOptions, type ListedCertificate } from './revocation.ts';
 export { CRL_REASONS, type CrlReason } from './extensions.ts';
 export type { IssuedRecord, IssuedRole } from './issuance-index.ts';

@@ -45,6 +45,11 @@ export interface LeafRequest extends ValidityOptions {
   role: IssuedRole;
   spki: Uint8Array;
   profileExtensions: Uint8Array[];
+  /**
+   * Runs after the certificate is built and before it is recorded in the index: a caller
+   * that must never lose a certificate the index knows (the renewal journal) stores it here.
+   */
+  beforeRecord?: (cert: IssuedCertificate) => Promise<void>;
 }
 
 /** Signs one leaf with the CA's profile rules and records it durably in the issuance index. */
@@ -87,6 +92,7 @@ export async function issueLeaf(ca: Ca, req: LeafRequest): Promise<IssuedCertifi
     notBefore,
     notAfter,
   };
+  await req.beforeRecord?.(result);
   await ca.index.append({
     op: 'issue',
     serialHex: result.serialHex,
@@ -95,6 +101,7 @@ export async function issueLeaf(ca: Ca, req: LeafRequest): Promise<IssuedCertifi
     notBefore: notBefore.toISOString(),
     notAfter: notAfter.toISOString(),
     fingerprintSha256: result.fingerprintSha256,
+    spkiSha256: sha256Hex(req.spki),
   });
   return result;
 }

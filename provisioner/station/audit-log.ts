@@ -28,6 +28,8 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'reprovision',
   'certificate.revoke',
   'certificate.rotate',
+  'certificate.renew',
+  'certificate.renew_refused',
   'keystore.export',
   'rollout',
   'rollout.start',

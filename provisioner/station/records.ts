@@ -48,6 +48,8 @@ export type AuditAction =
   | 'reprovision'
   | 'certificate.revoke'
   | 'certificate.rotate'
+  | 'certificate.renew'
+  | 'certificate.renew_refused'
   | 'keystore.export'
   | 'rollout'
   | 'rollout.start'

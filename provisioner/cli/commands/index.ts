@@ -70,7 +70,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'ca',
-    summary: 'run the fleet CA: device, server and operator certificates, revocation, CRLs',
+    summary: 'run the fleet CA: device, server and operator certificates, revocation, CRLs, the renewal service',
     load: async () => (await import('./ca/index.ts')).registerCa,
   },
   {
@@ -85,7 +85,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'devices',
-    summary: 'list and inspect boards recorded in the device registry',
+    summary: 'list and inspect boards recorded in the device registry, and whose certificates expire soon',
     load: async () => (await import('./devices/index.ts')).registerDevices,
   },
   {
@@ -95,7 +95,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'broker',
-    summary: 'generate the hardened mosquitto configuration for the fleet',
+    summary: "generate the hardened mosquitto configuration for the fleet; close a board's open session",
     load: async () => (await import('./broker/index.ts')).registerBroker,
   },
   {

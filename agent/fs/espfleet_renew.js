@@ -274,10 +274,11 @@ function fleetRenewCommit(st) {
   if (!Cfg.set({ mqtt: { ssl_cert: r.crt, ssl_key: r.key }, espfleet: { cert_expiry: r.notAfter } }, true)) {
     print('espfleet: could not commit the new pair; rebooting to the old one');
     Sys.reboot(100);
-    return;
+    return false;
   }
   r.report = 'renewed';
   fleetRenewFinish(st);
+  return true;
 }
 
 function fleetRenewFinish(st) {
@@ -291,16 +292,16 @@ function fleetRenewFinish(st) {
   fleetRenewClear(st, false);
 }
 
-// Every CONNACK: finish a trial, report what a reboot decided, or check the expiry.
+// Every CONNACK: finish a trial, report what a reboot decided, or check the expiry. Returns
+// false when the board is about to reboot (the new pair could not be kept): no status then.
 function fleetRenewOnConnack(st) {
   let r = st.renew;
   if (r.phase === 'trial') {
     if (r.report === 'renewed') {
       fleetRenewFinish(st);
-    } else {
-      fleetRenewCommit(st);
+      return true;
     }
-    return;
+    return fleetRenewCommit(st);
   }
   if (r.report !== '') {
     fleetRenewEvent(st, 'failed', { cmd_id: r.cmd, reason: r.report });
@@ -308,6 +309,7 @@ function fleetRenewOnConnack(st) {
     r.report = '';
   }
   fleetRenewCheck(st);
+  return true;
 }
 
 // Seconds of validity left on the running certificate, or -1 when unknown (no clock, no cert).

@@ -61,8 +61,10 @@ function fleetOnMqttEvent(conn, ev, edata, st) {
   if (ev === MQTT.EV_CONNACK) {
     st.connects = st.connects + 1;
     print('espfleet: connected as', st.id);
+    // Renewal first: a trial pair is committed (conf9.json) before a status names its expiry,
+    // because the renewal service revokes the old certificate once it sees that status.
+    if (!fleetRenewOnConnack(st)) return;
     let published = fleetStatus(st);
-    fleetRenewOnConnack(st);
     fleetOtaOnConnack(st, published);
   }
 }

@@ -1,9 +1,8 @@
 // The renewal service's journal, kept in the registry file (like fleet/rollout-store.ts):
 // one row per (device, request id). A certificate is written here, durably, before the CA
 // index records it and before it is published, so a killed `ca renewd` re-sends the same
-// certificate for a re-sent request and never signs one request twice. The table is
-// created on first write (CREATE TABLE IF NOT EXISTS) rather than by a numbered migration
-// while other areas are adding theirs; it is meant to become one (docs/renewal.md).
+// certificate for a re-sent request and never signs one request twice. The table is the
+// registry's migration 5 (station/registry-migrations.ts).
 import type { Database, SqlValue } from 'sql.js';
 import type { SqliteRegistry } from '../station/registry-sqlite.ts';
 
@@ -26,25 +25,6 @@ export interface RenewalRow {
   updatedAt: string;
 }
 
-const CREATE = `
-  CREATE TABLE IF NOT EXISTS renewals (
-    device_id   TEXT NOT NULL,
-    req_id      TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    csr_sha256  TEXT NOT NULL,
-    spki_sha256 TEXT,
-    old_serial  TEXT,
-    serial      TEXT,
-    not_after   TEXT,
-    cert_pem    TEXT,
-    error_code  TEXT,
-    error       TEXT,
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL,
-    PRIMARY KEY (device_id, req_id)
-  );
-  CREATE INDEX IF NOT EXISTS renewals_state ON renewals (state, device_id);
-`;
 
 const COLUMNS: ReadonlyArray<readonly [string, keyof RenewalRow]> = [
   ['device_id', 'deviceId'],
@@ -62,17 +42,8 @@ const COLUMNS: ReadonlyArray<readonly [string, keyof RenewalRow]> = [
   ['updated_at', 'updatedAt'],
 ];
 
-function hasTable(db: Database): boolean {
-  const s = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'renewals'");
-  try {
-    return s.step();
-  } finally {
-    s.free();
-  }
-}
 
 function select(db: Database, where: string, params: SqlValue[]): RenewalRow[] {
-  if (!hasTable(db)) return [];
   const s = db.prepare(`SELECT * FROM renewals ${where}`, params);
   const out: RenewalRow[] = [];
   try {
@@ -114,7 +85,6 @@ export class RenewalJournal {
   /** Inserts or replaces the row; durable when it resolves. */
   async put(row: RenewalRow): Promise<void> {
     await this.registry.write((db) => {
-      db.run(CREATE);
       db.run(
         `INSERT INTO renewals (${COLUMNS.map((c) => c[0]).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
          ON CONFLICT (device_id, req_id) DO UPDATE SET ${COLUMNS.slice(2).map((c) => `${c[0]} = excluded.${c[0]}`).join(', ')}`,

@@ -89,6 +89,31 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    description: 'renewals: the renewal service journal (a certificate on record before it is published, so a killed `ca renewd` never signs one request twice)',
+    up(db) {
+      db.run(`
+        CREATE TABLE renewals (
+          device_id   TEXT NOT NULL,
+          req_id      TEXT NOT NULL,
+          state       TEXT NOT NULL,
+          csr_sha256  TEXT NOT NULL,
+          spki_sha256 TEXT,
+          old_serial  TEXT,
+          serial      TEXT,
+          not_after   TEXT,
+          cert_pem    TEXT,
+          error_code  TEXT,
+          error       TEXT,
+          created_at  TEXT NOT NULL,
+          updated_at  TEXT NOT NULL,
+          PRIMARY KEY (device_id, req_id)
+        );
+        CREATE INDEX renewals_state ON renewals (state, device_id);
+      `);
+    },
+  },
 ];
 
 /** The newest schema this code knows. */

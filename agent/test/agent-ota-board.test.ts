@@ -79,6 +79,10 @@ describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (n
     writeFileSync(join(bundles, 'fw-1.2.0-other-key.zip'), signBundle(build('1.2.0'), generateSigningKey().privateKeyPem, 0));
     const silent = { ...agentFsFiles(), 'init.js': new TextEncoder().encode("print('no agent in this build');\n") };
     writeFileSync(join(bundles, 'fw-1.3.0-no-agent.zip'), signBundle(build('1.3.0', silent), prov.signer.privateKeyPem, 0));
+    writeFileSync(join(bundles, 'fw-1.0.5.zip'), signBundle(build('1.0.5'), prov.signer.privateKeyPem, 0));
+    writeFileSync(join(bundles, 'fw-1.4.0-unsigned.zip'), build('1.4.0'));
+    const whole = signBundle(build('1.4.0'), prov.signer.privateKeyPem, 0);
+    writeFileSync(join(bundles, 'fw-1.4.0-truncated.zip'), whole.subarray(0, Math.floor(whole.length * 0.6)));
     const cert = await issueServerCert(ca, { dns: ['localhost'], ip: ['127.0.0.1'] });
     server = await startFirmwareServer({ bundlesDir: bundles, certPem: cert.chainPem, keyPem: cert.privateKeyPem });
     ops = await fleet.operator();
@@ -104,6 +108,37 @@ describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (n
     await waitUntil(() => lastStatus()?.ota === 'committed', 'a status saying committed');
     expect(lastStatus()).toMatchObject({ fw_version: '1.1.0', rollout: 'r1' });
     expect(await cfg('espfleet.rollout')).toBe('r1');
+  });
+
+  it('refusals on the board: wrong host, http://, an older or the same version, unsigned, truncated download, a second update while one runs — each reported with its reason, firmware untouched', async () => {
+    const otadata = () => Buffer.from(chip.flash.read(0xd000, 0x2000)).toString('hex');
+    const before = otadata();
+    const served = new URL(server!.url);
+    const cases: Array<{ id: string; url?: string; file?: string; version: string; state: 'refused' | 'failed'; reason: RegExp }> = [
+      { id: 'bad-host', url: `https://evil.example.net:${served.port}/fw-1.4.0.zip`, version: '1.4.0', state: 'refused', reason: /host/ },
+      { id: 'bad-scheme', url: `http://${served.hostname}:${served.port}/fw-1.4.0.zip`, version: '1.4.0', state: 'refused', reason: /https/ },
+      { id: 'older', file: 'fw-1.0.5.zip', version: '1.0.5', state: 'refused', reason: /newer|older|version/ },
+      { id: 'same', file: 'fw-1.1.0.zip', version: '1.1.0', state: 'refused', reason: /newer|same|version/ },
+      { id: 'unsigned', file: 'fw-1.4.0-unsigned.zip', version: '1.4.0', state: 'failed', reason: /Signature check failed/ },
+      { id: 'truncated', file: 'fw-1.4.0-truncated.zip', version: '1.4.0', state: 'failed', reason: /Premature end|truncated|Incomplete|end of archive/i },
+    ];
+    for (const c of cases) {
+      const n = seen.length;
+      const url = c.url ?? `${server!.url}${c.file}`;
+      await ops.publishAsync(`devices/${deviceId}/cmd/ota`, JSON.stringify({ id: `ota-${c.id}`, rollout: `r-${c.id}`, url, version: c.version }), { qos: 1 });
+      await waitUntil(() => otaStatus(n).some((x) => x.state === c.state), `${c.id}: ${c.state} (got ${JSON.stringify(otaStatus(n))})`, 60_000);
+      expect(otaStatus(n).at(-1), c.id).toMatchObject({ rollout: `r-${c.id}`, state: c.state, running: '1.1.0', reason: expect.stringMatching(c.reason) });
+      expect(otadata(), `${c.id}: otadata untouched`).toBe(before);
+    }
+    // Two commands back to back: the second is refused while the first downloads.
+    const n = seen.length;
+    await ops.publishAsync(`devices/${deviceId}/cmd/ota`, JSON.stringify({ id: 'ota-first', rollout: 'r-first', url: `${server!.url}fw-1.4.0-truncated.zip`, version: '1.4.0' }), { qos: 1 });
+    await ops.publishAsync(`devices/${deviceId}/cmd/ota`, JSON.stringify({ id: 'ota-second', rollout: 'r-second', url: `${server!.url}fw-1.4.0-unsigned.zip`, version: '1.4.0' }), { qos: 1 });
+    await waitUntil(() => otaStatus(n).some((x) => x.rollout === 'r-second' && x.state === 'refused'), `the second refused (got ${JSON.stringify(otaStatus(n))})`, 60_000);
+    expect(otaStatus(n).find((x) => x.rollout === 'r-second')).toMatchObject({ state: 'refused', reason: expect.stringMatching(/in progress|already/) });
+    await waitUntil(() => otaStatus(n).some((x) => x.rollout === 'r-first' && x.state === 'failed'), 'the first one ends', 60_000);
+    expect(otadata()).toBe(before);
+    expect(lastStatus()?.fw_version).toBe('1.1.0');
   });
 
   it('a bundle signed by a key the board does not trust → failed, with the firmware\'s reason; the running firmware is untouched', async () => {

@@ -261,15 +261,19 @@ export class VirtualEsp32 {
     session.guard(() => firmware.start(session));
   }
 
-  /** App flash writes count as commits too, so a served board saves what its firmware wrote. */
+  /**
+   * App flash writes count as commits too, so a served board saves what its firmware wrote.
+   * Named `APP_FLASH_WRITE 0x<offset>` / `APP_FLASH_ERASE 0x<offset>`: a test can cut the power
+   * inside one partition's writes.
+   */
   private committingFlash(flash: FirmwareFlash): FirmwareFlash {
     const committed = (what: string) => this.commitListeners.forEach((l) => l(what));
     return {
       ...flash,
       read: (o, l) => flash.read(o, l),
-      write: (o, d) => (flash.write(o, d), committed('APP_FLASH_WRITE')),
-      writeRaw: (o, d) => (flash.writeRaw(o, d), committed('APP_FLASH_WRITE')),
-      erase: (o, l) => (flash.erase(o, l), committed('APP_FLASH_ERASE')),
+      write: (o, d) => (flash.write(o, d), committed(`APP_FLASH_WRITE 0x${o.toString(16)}`)),
+      writeRaw: (o, d) => (flash.writeRaw(o, d), committed(`APP_FLASH_WRITE 0x${o.toString(16)}`)),
+      erase: (o, l) => (flash.erase(o, l), committed(`APP_FLASH_ERASE 0x${o.toString(16)}`)),
     };
   }
 

@@ -38,7 +38,7 @@ export interface AgentFleet {
   server: FirmwareServer;
   access: AccessLogEntry[];
   /** Writes a bundle signed with the station's key into the served directory; returns its path and URL. */
-  publish(version: string, opts?: { fsFiles?: Record<string, Uint8Array>; appSize?: number; unsigned?: boolean; name?: string }): { path: string; url: string; bytes: number; app: Uint8Array };
+  publish(version: string, opts?: { fsFiles?: Record<string, Uint8Array>; appSize?: number; unsigned?: boolean; name?: string }): { path: string; url: string; bytes: number; app: Uint8Array; fs: Uint8Array };
   /** The last retained status of a board, parsed. */
   lastStatus(deviceId: string): Record<string, unknown> | undefined;
   otaStatuses(deviceId: string): Array<Record<string, unknown>>;
@@ -115,7 +115,7 @@ export async function startAgentFleet(opts: { name: string; boards: number; encr
       const file = `fw-${version}${p.unsigned ? '-unsigned' : ''}.zip`;
       const path = join(bundlesDir, file);
       writeFileSync(path, bytes);
-      return { path, url: `https://${OTA_HOST}:${server.port}/${file}`, bytes: bytes.length, app: fw.parts.app };
+      return { path, url: `https://${OTA_HOST}:${server.port}/${file}`, bytes: bytes.length, app: fw.parts.app, fs: fw.parts.fs };
     },
     lastStatus,
     otaStatuses: (id) => seen.filter((x) => x.topic === `devices/${id}/ota/status`).map((x) => JSON.parse(x.payload) as Record<string, unknown>),

@@ -8,7 +8,7 @@ import { otaUpdateHandler } from './ota-http-client.ts';
 import { OtaUpdater, type OtaReadings } from './ota-updater.ts';
 import { RootFs } from './root-fs.ts';
 import { RpcFail } from './rpc-fail.ts';
-import { builtinHandlers, type RpcHandler } from './services.ts';
+import { builtinHandlers, settleRpc, type RpcHandler } from './services.ts';
 import { UartRpcChannel, echoId, type DeviceFrame } from './uart-channel.ts';
 
 /** What a script runner gets: the board's files, config and RPC table, on the host's clock. */
@@ -148,32 +148,12 @@ function boot(host: FirmwareHost, options: MongooseOsOptions): void {
     }
     const handler = handlers.get(method);
     if (!handler) return answer({ error: { code: 404, message: `No handler for ${method}` } });
-    const failed = (e: unknown) => {
-      if (e instanceof RpcFail) return answer({ error: { code: e.code, message: e.message } });
-      throw e; // a bug in the double: the host shows it as a chip fault
-    };
-    let result: unknown;
-    try {
-      result = handler(req.params ?? req.args ?? null, src);
-    } catch (e) {
-      return failed(e);
-    }
-    // A deferred reply (OTA.Update): answered when it settles, unless the firmware stopped first.
-    if (result instanceof Promise) {
-      result.then(
-        (r: unknown) => void (host.signal.aborted || answer({ result: r === undefined ? null : r })),
-        (e: unknown) => {
-          if (host.signal.aborted) return;
-          try {
-            failed(e);
-          } catch (bug) {
-            host.fault(bug);
-          }
-        },
-      );
-      return;
-    }
-    answer({ result: result === undefined ? null : result });
+    settleRpc(
+      host,
+      () => handler(req.params ?? req.args ?? null, src),
+      (r) => answer({ result: r === undefined ? null : r }),
+      (e) => answer({ error: { code: e.code, message: e.message } }),
+    );
   }
 
   log(`mgos_init            Init done, RAM: 294912 total, 180000 free`);

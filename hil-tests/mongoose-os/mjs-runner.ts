@@ -13,6 +13,7 @@ import { MJS_OTA_API_FILES, otaFfi } from './mjs-api-ota.ts';
 import { RpcFail } from './rpc-fail.ts';
 import { strftime } from './strftime.ts';
 import { isRunaway, tripWatchdog } from './watchdog.ts';
+import { settleRpc } from './services.ts';
 
 /** An ffi symbol table, or one made per boot from the board's context (fs, config, clock). */
 export type FfiProvider = FfiTable | ((ctx: MgosScriptContext) => FfiTable);
@@ -110,28 +111,11 @@ function makeEngine(ctx: MgosScriptContext, options: MjsRunnerOptions): MjsEngin
         host.setTimeout(() => {
           const h = ctx.handler(m);
           if (!h) return void call(fn, [null, 404, textToBytes(`No handler for ${m}`), ud]);
-          const failed = (e: unknown) => {
-            if (!(e instanceof RpcFail)) throw e;
-            call(fn, [null, e.code, textToBytes(e.message), ud]);
-          };
-          let out: unknown;
-          try {
-            out = h(json(args), 'RPC.LOCAL');
-          } catch (e) {
-            return failed(e);
-          }
-          if (!(out instanceof Promise)) return void call(fn, [text(out ?? null), 0, '', ud]);
-          // A deferred reply (OTA.Update): the callback runs when it settles, never after a reset.
-          out.then(
-            (r: unknown) => void (host.signal.aborted || call(fn, [text(r ?? null), 0, '', ud])),
-            (e: unknown) => {
-              if (host.signal.aborted) return;
-              try {
-                failed(e);
-              } catch (bug) {
-                host.fault(bug);
-              }
-            },
+          settleRpc(
+            host,
+            () => h(json(args), 'RPC.LOCAL'),
+            (r) => call(fn, [text(r ?? null), 0, '', ud]),
+            (e) => call(fn, [null, e.code, textToBytes(e.message), ud]),
           );
         }, 0);
         return true;

@@ -12,6 +12,37 @@ import type { RootFs } from './root-fs.ts';
  */
 export type RpcHandler = (params: unknown, src: string) => unknown | Promise<unknown>;
 
+/**
+ * Runs a handler and hands its outcome to `ok` or (an RpcFail) to `fail`, at once or — for a
+ * deferred reply — when it settles, never after the firmware stopped. Anything else thrown is
+ * a bug in the double: at once it propagates, later it faults the chip. UART and RPC.LOCAL
+ * replies both go through here.
+ */
+export function settleRpc(host: Pick<FirmwareHost, 'signal' | 'fault'>, run: () => unknown, ok: (result: unknown) => void, fail: (e: RpcFail) => void): void {
+  const failed = (e: unknown) => {
+    if (!(e instanceof RpcFail)) throw e;
+    fail(e);
+  };
+  let out: unknown;
+  try {
+    out = run();
+  } catch (e) {
+    return failed(e);
+  }
+  if (!(out instanceof Promise)) return ok(out);
+  out.then(
+    (r: unknown) => void (host.signal.aborted || ok(r)),
+    (e: unknown) => {
+      if (host.signal.aborted) return;
+      try {
+        failed(e);
+      } catch (bug) {
+        host.fault(bug);
+      }
+    },
+  );
+}
+
 export interface ServiceContext {
   host: FirmwareHost;
   fs: RootFs;

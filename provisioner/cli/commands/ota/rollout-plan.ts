@@ -1,13 +1,11 @@
 // `espfleet ota rollout plan`: the dry run of a rollout — which registry boards a bundle
 // would go to, in which waves, and which are left out and why. Sends nothing, writes nothing.
-import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { readBundle, SIGNATURE_SLOTS } from '../../../../firmware-js/bundle/index.ts';
 import type { CliContext } from '../../context.ts';
 import { renderTable } from '../../format.ts';
 import { FleetError } from '../../../fleet/errors.ts';
+import { readBundleFacts } from '../../../fleet/rollout-create.ts';
 import { parsePolicy, type PolicyText } from '../../../fleet/rollout-policy.ts';
 import { planWaves } from '../../../fleet/rollout-waves.ts';
 import { parseSelect } from '../../../fleet/select.ts';
@@ -55,15 +53,8 @@ Examples:
     .action(async (opts: Options) => {
       const policy = parsePolicy(opts);
       const select = parseSelect(opts.select);
-      const path = resolve(ctx.cwd, opts.bundle);
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(readFileSync(path));
-      } catch (e) {
-        throw new FleetError('fleet.rollout.no_bundle', `cannot read the bundle ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'check --bundle' });
-      }
-      const bundle = readBundle(bytes);
-      const signedBy = Array.from({ length: SIGNATURE_SLOTS }, (_, i) => `sig${i}`).filter((k) => bundle.extra[k] !== undefined);
+      const facts = readBundleFacts(resolve(ctx.cwd, opts.bundle));
+      const { path, version, signedBy, sha256, size } = facts;
       const registry = await openRegistryFromOptions(ctx, opts);
       let records;
       try {
@@ -71,7 +62,6 @@ Examples:
       } finally {
         await registry.close();
       }
-      const version = bundle.manifest.version;
       const plan = planWaves(
         records.map((r) => ({ id: r.deviceId, online: true, ...(r.firmwareVersion !== null ? { version: r.firmwareVersion } : {}) })),
         { version, signedBy },
@@ -80,11 +70,10 @@ Examples:
       if (plan.refusal !== undefined) {
         throw new FleetError('fleet.rollout.refused', `${path}: ${plan.refusal}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
       }
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
       const targeted = plan.waves.reduce((n, w) => n + w.length, 0);
       if (opts.json) {
         return ctx.json({
-          bundle: { path, version, sha256, size: bytes.length, signatures: signedBy },
+          bundle: { path, version, sha256, size, signatures: signedBy },
           selected: records.length,
           targeted,
           policy,
@@ -92,7 +81,7 @@ Examples:
           excluded: plan.excluded,
         });
       }
-      ctx.out(`bundle ${path}: version ${version}, ${bytes.length} bytes, signatures ${signedBy.join(', ')}, sha256 ${sha256}`);
+      ctx.out(`bundle ${path}: version ${version}, ${size} bytes, signatures ${signedBy.join(', ')}, sha256 ${sha256}`);
       ctx.out(`${records.length} boards selected, ${targeted} targeted in ${plan.waves.length} wave${plan.waves.length === 1 ? '' : 's'}, ${plan.excluded.length} left out`);
       const rate = `${policy.rate.count} per ${policy.rate.perMs / 1000} s`;
       ctx.out(`rate ${rate}; abort after more than ${policy.maxFailures.kind === 'count' ? `${policy.maxFailures.n} failures` : `${policy.maxFailures.p}% failures (judged after ${policy.minSample} boards)`}; device timeout ${policy.deviceTimeoutMs / 1000} s`);

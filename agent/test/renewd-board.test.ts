@@ -173,8 +173,14 @@ describe.skipIf(!available)(`ca renewd as a process renews a provisioned virtual
     const before = await boardSerial();
     const count = deviceCerts().length;
     const faulty = await readyRenewd({ ESPFLEET_RENEWD_FAULT: 'kill-after-sign' });
+    // The board must be on the broker for the command (its session is clean): wait for its status.
+    await waitUntil(() => seen.filter((m) => m.topic === `devices/${deviceId}/status`).at(-1)?.payload.includes('"online":true') === true, 'the board online', 30_000);
     await ops.publishAsync(`devices/${deviceId}/cmd/renew`, '{"id":"kill-1"}', { qos: 1 });
-    expect(await faulty.exited).toMatchObject({ signal: 'SIGKILL' });
+    const result = () => seen.filter((m) => m.topic === `devices/${deviceId}/events`).map((m) => JSON.parse(m.payload) as Record<string, unknown>).find((e) => e.id === 'kill-1');
+    await waitUntil(() => result() !== undefined, 'the board answering cmd/renew', 30_000);
+    expect(result(), JSON.stringify(result())).toMatchObject({ ok: true });
+    const killed = await Promise.race([faulty.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 90_000))]);
+    expect(killed, `renewd after the CSR: ${faulty.stderr().slice(-800)} ${faulty.lines.join('\n').slice(-1500)}; events ${JSON.stringify(renewEvents().slice(-4))}`).toMatchObject({ signal: 'SIGKILL' });
     const journaled = (await registryView()).rows.find((row) => row.req.startsWith('kill-1'))!;
     expect(journaled).toMatchObject({ state: 'signed' });
     expect(deviceCerts().length).toBe(count + 1);
@@ -196,5 +202,5 @@ describe.skipIf(!available)(`ca renewd as a process renews a provisioned virtual
     await waitUntil(() => onlineSince(m).length > 0, 'online after a power cycle', 20_000);
     expect(await boardSerial()).toBe(journaled.serial);
     await stopRenewd();
-  }, 150_000);
+  }, 300_000);
 });

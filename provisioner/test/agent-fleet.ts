@@ -70,10 +70,15 @@ export async function startAgentFleet(opts: { name: string; boards: number; encr
     ports: boards.map((b) => b.url),
     extraToml: `[agent.espfleet.ota]\nallowed_hosts = "${OTA_HOST}"\n${opts.agentSettingsToml ?? ''}`,
   });
-  const prov = await espfleet(['provision', '--station', station.stationPath, '--json']);
-  // No vitest here: the rollout benchmark builds its fleet with this too.
-  if (prov.code !== 0) throw new Error(`provisioning failed: ${prov.stderr}`);
-  const rows = JSON.parse(prov.stdout) as Array<{ port: string; result: string; deviceId: string }>;
+  // A station has a handful of ports: provision in batches of 20, as several runs of one would.
+  const rows: Array<{ port: string; result: string; deviceId: string }> = [];
+  for (let i = 0; i < boards.length; i += 20) {
+    const ports = boards.slice(i, i + 20).flatMap((b) => ['--port', b.url]);
+    const prov = await espfleet(['provision', '--station', station.stationPath, ...ports, '--json', '--quiet']);
+    // No vitest here: the rollout benchmark builds its fleet with this too.
+    if (prov.code !== 0) throw new Error(`provisioning failed: ${prov.stderr.slice(-3000)}`);
+    rows.push(...(JSON.parse(prov.stdout) as typeof rows));
+  }
   for (const b of boards) {
     const row = rows.find((r) => r.port === b.url);
     if (row?.result !== 'provisioned') throw new Error(`${b.url} not provisioned: ${JSON.stringify(row)}`);

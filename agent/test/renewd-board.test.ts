@@ -4,9 +4,8 @@
 // in the CRL the broker reloaded (its TLS handshake is refused), and the audit log agrees.
 // Then renewd is killed between signing and publishing (fault injection) and restarted: the
 // board still ends on one valid, connected certificate, and the request was signed once.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -19,7 +18,8 @@ import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { RenewalJournal } from '../../provisioner/renewal/renewal-journal.ts';
 import { openRegistry } from '../../provisioner/station/registry-sqlite.ts';
 import { espfleet } from '../../provisioner/test/cli-harness.ts';
-import { expectOk, openssl, repoRoot } from '../../scripts/lib/oracles.ts';
+import { expectOk, openssl } from '../../scripts/lib/oracles.ts';
+import { readyRenewd as readyRenewdProcess, type RenewdProcess } from '../../provisioner/renewal/test/renewd-process.ts';
 import { agentFirmware } from './agent-firmware.ts';
 import { provisionAgentBoard } from './provisioned-agent-board.ts';
 
@@ -36,7 +36,7 @@ let ca: Ca;
 let ops: MqttClient;
 let seen: Array<{ topic: string; payload: string }>;
 let deviceId = '';
-let renewd: { child: ChildProcess; lines: string[]; stderr: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } | undefined;
+let renewd: RenewdProcess | undefined;
 
 afterAll(async () => {
   clearInterval(pump);
@@ -64,44 +64,15 @@ async function registryView() {
   }
 }
 
-function startRenewd(env: Record<string, string> = {}) {
-  const id = fleet!.clients.get('renewer:renewd-1')!;
-  writeFileSync(join(dir, 'renewd.pem'), id.chainPem);
-  writeFileSync(join(dir, 'renewd.key'), id.privateKeyPem, { mode: 0o600 });
-  writeFileSync(join(dir, 'broker-ca.pem'), fleet!.caPem);
-  writeFileSync(join(dir, 'mosquitto.pid'), `${fleet!.broker.pid}\n`);
-  const args = [
-    join(repoRoot, 'provisioner/cli/espfleet.mjs'), 'ca', 'renewd', '--ca-dir', join(dir, 'ca'), '--passphrase-file', join(dir, 'ca.pass'), '--station', join(dir, 'station.toml'),
-    '--broker', `mqtts://127.0.0.1:${fleet!.port}`, '--client-cert', join(dir, 'renewd.pem'), '--client-key', join(dir, 'renewd.key'), '--broker-ca', join(dir, 'broker-ca.pem'),
-    '--rate-limit', '10/1h', '--crl-out', join(fleet!.dir, 'broker', 'crl.pem'), '--broker-pid-file', join(dir, 'mosquitto.pid'), '--json',
-  ];
-  const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, ESPFLEET_FROM_SOURCE: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let err = '';
-  let buf = '';
-  child.stdout!.on('data', (b: Buffer) => {
-    buf += b.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-  });
-  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  renewd = { child, lines, stderr: () => err, exited };
+const renewdOptions = (env: Record<string, string> = {}) => ({ dir, broker: fleet!, renewer: 'renewer:renewd-1', extraArgs: ['--rate-limit', '10/1h'], env });
+
+async function readyRenewd(env: Record<string, string> = {}): Promise<RenewdProcess> {
+  renewd = await readyRenewdProcess(renewdOptions(env));
   return renewd;
 }
 
-async function readyRenewd(env: Record<string, string> = {}) {
-  const r = startRenewd(env);
-  await waitUntil(() => r.lines.some((l) => l.includes('"ready"')) || r.child.exitCode !== null, 'renewd ready', 60_000);
-  expect(r.child.exitCode, r.stderr()).toBeNull();
-  return r;
-}
-
 async function stopRenewd(): Promise<void> {
-  if (!renewd || renewd.child.exitCode !== null || renewd.child.signalCode !== null) return;
-  renewd.child.kill('SIGTERM');
-  await renewd.exited;
+  await renewd?.stop();
 }
 
 async function powerCycle(): Promise<void> {

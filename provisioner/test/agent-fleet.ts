@@ -47,11 +47,24 @@ export interface AgentFleet {
 
 export const OTA_HOST = 'localhost';
 
-export async function startAgentFleet(opts: { name: string; boards: number; encryption?: 'off' | 'development'; operators?: string[]; agentSettingsToml?: string }): Promise<AgentFleet> {
+export interface AgentFleetOptions {
+  name: string;
+  boards: number;
+  encryption?: 'off' | 'development';
+  /** Operator identities (CN operator:<name>) and renewer identities (renewer:<name>) in the broker's ACL. */
+  operators?: string[];
+  renewers?: string[];
+  /** More [agent.*] TOML for every board's conf9.json. */
+  agentSettingsToml?: string;
+  /** Runs after provisioning, before any board boots its firmware (e.g. start a service boards need at once). */
+  beforeBoot?: (f: { dir: string; broker: FleetBroker; station: StationFixture }) => Promise<void>;
+}
+
+export async function startAgentFleet(opts: AgentFleetOptions): Promise<AgentFleet> {
   const dir = mkdtempSync(join(tmpdir(), `espfleet-${opts.name}-`));
   const caPassphrase = randomBytes(24).toString('base64');
   const ca = await initCa({ dir: join(dir, 'ca'), passphrase: caPassphrase });
-  const broker = await startFleetBroker({ ca, clients: (opts.operators ?? []).map((name) => ({ role: 'operator' as const, name })) });
+  const broker = await startFleetBroker({ ca, clients: [...(opts.operators ?? []).map((name) => ({ role: 'operator' as const, name })), ...(opts.renewers ?? []).map((name) => ({ role: 'renewer' as const, name }))] });
   const unregister: Array<() => void> = [];
   const boards: FleetBoardUnderTest[] = [];
   for (let i = 0; i < opts.boards; i++) {
@@ -92,6 +105,7 @@ export async function startAgentFleet(opts: { name: string; boards: number; encr
     const m = seen.filter((x) => x.topic === `devices/${id}/status`).at(-1);
     return m ? (JSON.parse(m.payload) as Record<string, unknown>) : undefined;
   };
+  await opts.beforeBoot?.({ dir, broker, station });
   for (const b of boards) {
     b.chip.attachFirmware(agentFirmware());
     await hardReset(b.chip);

@@ -8,6 +8,7 @@ import { readBundle, SIGNATURE_SLOTS } from '../../firmware-js/bundle/index.ts';
 import type { AuditLog, DeviceRecord } from '../station/records.ts';
 import type { SqliteRegistry } from '../station/registry-sqlite.ts';
 import { FleetError } from './errors.ts';
+import { trustKey, type StationTrust } from './station-trust.ts';
 import type { BoardFacts } from './fleet-watch.ts';
 import { checkCommandSpec, checkRolloutId } from './ota-messages.ts';
 import { initialState } from './rollout-plan.ts';
@@ -64,6 +65,8 @@ export interface CreateRolloutInput {
   policy: RolloutPolicy;
   commitTimeout?: number;
   rollbackOf?: string;
+  /** Whether the boards of the station running this take the bundle (station-trust.ts); other boards are not judged. */
+  trust?: StationTrust;
   now: Date;
 }
 
@@ -82,11 +85,12 @@ export async function createRolloutFromFleet(input: CreateRolloutInput): Promise
   const boards = input.records.map((r) => {
     const f = input.facts.get(r.deviceId);
     const version = f?.version ?? r.firmwareVersion ?? undefined;
-    return { id: r.deviceId, online: f?.online === true, ...(version !== undefined ? { version } : {}) };
+    return { id: r.deviceId, online: f?.online === true, ...(version !== undefined ? { version } : {}), ...trustedKeys(r, input.trust) };
   });
-  const plan = planWaves(boards, { version: bundle.version, signedBy: bundle.signedBy }, input.policy);
+  const plan = planWaves(boards, { version: bundle.version, signedBy: signedFor(bundle, input.trust) }, input.policy);
   if (plan.refusal !== undefined) {
-    throw new FleetError('fleet.rollout.refused', `${bundle.path}: ${plan.refusal}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
+    const why = input.trust && !input.trust.accepted ? ` (${input.trust.reason})` : '';
+    throw new FleetError('fleet.rollout.refused', `${bundle.path}: ${plan.refusal}${why}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
   }
   const targeted = plan.waves.reduce((n, w) => n + w.length, 0);
   if (targeted === 0) {
@@ -120,6 +124,15 @@ export async function createRolloutFromFleet(input: CreateRolloutInput): Promise
     },
   });
   return { record: loadRollout(registry, id)!, plan };
+}
+
+/** A board made by the trusting station accepts only what that station's keys sign (station-trust.ts). */
+export function trustedKeys(r: Pick<DeviceRecord, 'station'>, trust: StationTrust | undefined): { acceptedKeys?: string[] } {
+  return trust !== undefined && r.station === trust.station ? { acceptedKeys: [trustKey(trust.station)] } : {};
+}
+
+export function signedFor(bundle: Pick<BundleFacts, 'signedBy'>, trust: StationTrust | undefined): string[] {
+  return trust?.accepted ? [...bundle.signedBy, trustKey(trust.station)] : [...bundle.signedBy];
 }
 
 /** A rollout id from the time: r-20261202-104500. */

@@ -11,6 +11,7 @@ import { MOSQUITTO, mosquittoAvailable, waitUntil } from '../../certs/test/mosqu
 import { Rfc2217Server } from '../../hil-tests/index.ts';
 import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espsecure, esptool, expectOk } from '../../scripts/lib/oracles.ts';
+import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { parseOtadata } from '../../firmware-js/partition/otadata.ts';
 import { espfleet } from './cli-harness.ts';
 import { startAgentFleet, type AgentFleet } from './agent-fleet.ts';
@@ -48,6 +49,20 @@ describe.skipIf(!available)(`ota rollout on ${BOARDS} virtual boards through mos
     'ota', 'rollout', 'start', '--station', f.station.stationPath, '--bundle', bundle, '--url', url, '--select', 'status=provisioned',
     '--waves', '2,50%,100%', '--rate', '600/min', '--max-failures', '1', '--min-sample', '1', '--device-timeout', '3m', '--commit-timeout', '300', ...brokerArgs, ...extra,
   ];
+
+  it('a bundle signed by a key the boards do not hold is refused before anything is sent (plan and start)', async () => {
+    const other = generateSigningKey();
+    const good = f.publish('1.1.0');
+    const path = join(f.dir, 'fw-1.1.0-other-key.zip');
+    writeFileSync(path, signBundle(readFileSync(good.path), other.privateKeyPem, 0));
+    const plan = await espfleet(['ota', 'rollout', 'plan', '--station', f.station.stationPath, '--bundle', path, '--select', 'all']);
+    expect(plan.code).toBe(1);
+    expect(plan.stderr).toMatch(/20 targeted board\(s\) would not accept the bundle's signature .*required signature not verified: sig0/);
+    const r = await espfleet([...start(path, good.url, ['--id', 'r-other-key'])]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[fleet.rollout.refused]');
+    expect(cmds()).toEqual([]);
+  });
 
   it('a signed 1.1.0 goes out in 3 waves: all 20 committed on 1.1.0, each commanded once, bytes served = bundle size per board; esptool agrees', async () => {
     const b = f.publish('1.1.0');

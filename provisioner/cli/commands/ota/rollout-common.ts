@@ -17,7 +17,8 @@ import { driveRollout, type DriverEvent } from '../../../fleet/rollout-driver.ts
 import type { RolloutRecord } from '../../../fleet/rollout-store.ts';
 import { openAuditLog, type FileAuditLog } from '../../../station/audit-log.ts';
 import { openRegistry, type SqliteRegistry } from '../../../station/registry-sqlite.ts';
-import { resolveStationPath, stationOption } from '../devices/station-paths.ts';
+import { findStation, resolveStationPath, stationOption } from '../devices/station-paths.ts';
+import { stationTrust, type StationTrust } from '../../../fleet/station-trust.ts';
 import { rolloutLines } from './rollout-status.ts';
 
 export interface StoreCliOptions {
@@ -56,6 +57,16 @@ export async function openStores(ctx: CliContext, opts: StoreCliOptions): Promis
     await registry.close();
     throw e;
   }
+}
+
+/**
+ * Whether the boards of the station in use take the bundle (their update.key*, sig_req_mask
+ * as the station wrote them); undefined when only --registry names the store (no station).
+ */
+export function trustFromStation(ctx: CliContext, opts: { station?: string; registry?: string }, bundlePath: string): StationTrust | undefined {
+  if (opts.station === undefined && opts.registry !== undefined) return undefined;
+  const cfg = findStation(ctx, opts.station);
+  return cfg ? stationTrust(cfg, new Uint8Array(readFileSync(bundlePath))) : undefined;
 }
 
 /** The actor of the audit entries: the client certificate's CN, else the login name. */

@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import type { CliContext } from '../../context.ts';
 import { renderTable } from '../../format.ts';
 import { FleetError } from '../../../fleet/errors.ts';
-import { readBundleFacts } from '../../../fleet/rollout-create.ts';
+import { readBundleFacts, signedFor, trustedKeys } from '../../../fleet/rollout-create.ts';
+import { trustFromStation } from './rollout-common.ts';
 import { parsePolicy, type PolicyText } from '../../../fleet/rollout-policy.ts';
 import { planWaves } from '../../../fleet/rollout-waves.ts';
 import { parseSelect } from '../../../fleet/select.ts';
@@ -41,9 +42,9 @@ export function register(rollout: Command, ctx: CliContext): void {
       `
 Boards already on the bundle's version are left out, as are boards on a newer one
 (unless --allow-downgrade). An unsigned bundle is refused. Boards are put in waves in
-device id order; the waves are fixed when a rollout starts.
-
-Not built yet: checking each board's update.key0..7 (the registry does not record them).
+device id order; the waves are fixed when a rollout starts. With a station config, its
+boards are judged as they judge a bundle: update.key<i> = firmware.signing_keys[i] and
+sig_req_mask = all of them (require_signatures) — a bundle they would refuse is refused.
 \`ota rollout start\` with the same flags (and --url, broker flags) does it for real.
 
 Examples:
@@ -62,13 +63,15 @@ Examples:
       } finally {
         await registry.close();
       }
+      const trust = trustFromStation(ctx, opts, path);
       const plan = planWaves(
-        records.map((r) => ({ id: r.deviceId, online: true, ...(r.firmwareVersion !== null ? { version: r.firmwareVersion } : {}) })),
-        { version, signedBy },
+        records.map((r) => ({ id: r.deviceId, online: true, ...(r.firmwareVersion !== null ? { version: r.firmwareVersion } : {}), ...trustedKeys(r, trust) })),
+        { version, signedBy: signedFor(facts, trust) },
         policy,
       );
       if (plan.refusal !== undefined) {
-        throw new FleetError('fleet.rollout.refused', `${path}: ${plan.refusal}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
+        const why = trust && !trust.accepted ? ` (${trust.reason})` : '';
+        throw new FleetError('fleet.rollout.refused', `${path}: ${plan.refusal}${why}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
       }
       const targeted = plan.waves.reduce((n, w) => n + w.length, 0);
       if (opts.json) {

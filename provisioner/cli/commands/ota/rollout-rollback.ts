@@ -11,7 +11,7 @@ import { createRolloutFromFleet } from '../../../fleet/rollout-create.ts';
 import type { RolloutState } from '../../../fleet/rollout-plan.ts';
 import { parsePolicy, type PolicyText } from '../../../fleet/rollout-policy.ts';
 import { loadRollout, updateRollout } from '../../../fleet/rollout-store.ts';
-import { actorFrom, driveFromCli, openStores, type DriveCliOptions } from './rollout-common.ts';
+import { actorFrom, driveFromCli, openStores, trustFromStation, type DriveCliOptions } from './rollout-common.ts';
 import { checkedBundle, describePlan, driveOptions } from './rollout-start.ts';
 
 interface Options extends DriveCliOptions, PolicyText {
@@ -71,6 +71,7 @@ Examples:
             facts: watch.boards,
             policy,
             ...(opts.commitTimeout !== undefined ? { commitTimeout: opts.commitTimeout } : {}),
+            ...((t) => (t ? { trust: t } : {}))(trustFromStation(ctx, opts, bundle.path)),
             rollbackOf: opts.id,
             now,
           });

@@ -13,7 +13,7 @@ import { createRolloutFromFleet, defaultRolloutId, readBundleFacts, type BundleF
 import { parsePolicy, type PolicyText } from '../../../fleet/rollout-policy.ts';
 import type { WavePlan } from '../../../fleet/rollout-waves.ts';
 import { parseSelect } from '../../../fleet/select.ts';
-import { actorFrom, driveFromCli, openStores, storeOptions, type DriveCliOptions } from './rollout-common.ts';
+import { actorFrom, driveFromCli, openStores, storeOptions, trustFromStation, type DriveCliOptions } from './rollout-common.ts';
 import { policyOptions } from './rollout-plan.ts';
 
 interface Options extends DriveCliOptions, PolicyText {
@@ -111,6 +111,7 @@ Examples:
             facts: watch.boards,
             policy,
             ...(opts.commitTimeout !== undefined ? { commitTimeout: opts.commitTimeout } : {}),
+            ...((t) => (t ? { trust: t } : {}))(trustFromStation(ctx, opts, bundle.path)),
             now,
           });
           if (!opts.quiet) ctx.note(describePlan(id, bundle, plan, records.length));

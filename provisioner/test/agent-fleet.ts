@@ -57,7 +57,7 @@ export interface AgentFleetOptions {
   /** More [agent.*] TOML for every board's conf9.json. */
   agentSettingsToml?: string;
   /** Runs after provisioning, before any board boots its firmware (e.g. start a service boards need at once). */
-  beforeBoot?: (f: { dir: string; broker: FleetBroker; station: StationFixture }) => Promise<void>;
+  beforeBoot?: (f: { dir: string; broker: FleetBroker; station: StationFixture; boards: readonly FleetBoardUnderTest[]; watcher: MqttClient }) => Promise<void>;
 }
 
 export async function startAgentFleet(opts: AgentFleetOptions): Promise<AgentFleet> {
@@ -105,7 +105,7 @@ export async function startAgentFleet(opts: AgentFleetOptions): Promise<AgentFle
     const m = seen.filter((x) => x.topic === `devices/${id}/status`).at(-1);
     return m ? (JSON.parse(m.payload) as Record<string, unknown>) : undefined;
   };
-  await opts.beforeBoot?.({ dir, broker, station });
+  await opts.beforeBoot?.({ dir, broker, station, boards, watcher });
   for (const b of boards) {
     b.chip.attachFirmware(agentFirmware());
     await hardReset(b.chip);

@@ -3,7 +3,8 @@
 // against 365-day certificates), all renew by themselves through `espfleet ca renewd` running
 // as its own process against a real mosquitto with the generated profile: each board ends on
 // a new serial (in its status, the registry and the journal), each old serial is in the CRL
-// the broker reloaded, and the audit log agrees (and verifies).
+// the broker reloaded, and the audit log agrees (and verifies). Three boards lose their power
+// the moment they announce the switch to the new pair: they end the same.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,12 +16,15 @@ import { espfleet } from '../../test/cli-harness.ts';
 import { startAgentFleet, type AgentFleet } from '../../test/agent-fleet.ts';
 import { RenewalJournal } from '../renewal-journal.ts';
 import { readyRenewd, type RenewdProcess } from './renewd-process.ts';
+import type { VirtualEsp32 } from '../../../hil-tests/index.ts';
 
 const BOARDS = 20;
 const available = mosquittoAvailable();
 let f: AgentFleet;
 let renewd: RenewdProcess | undefined;
 const oldSerials = new Map<string, string>();
+const cut = new Set<string>();
+const victims = new Map<string, VirtualEsp32>();
 
 async function registryDevices() {
   const reg = await openRegistry(join(f.dir, 'registry.sqlite'), { readOnly: true });
@@ -40,7 +44,18 @@ describe.skipIf(!available)(`${BOARDS} boards near expiry renew by themselves th
       renewers: ['renewd-acc'],
       agentSettingsToml: '[agent.espfleet.renew]\nbefore_days = 400',
       // renewd is up before the boards boot: their first CONNACK already finds the threshold passed.
-      beforeBoot: async ({ dir, broker }) => {
+      beforeBoot: async ({ dir, broker, boards, watcher }) => {
+        // Power cut on three boards the moment they announce the switch (the certificate written
+        // and checked, the try_once save and reboot under way), back 300 ms later.
+        for (const b of boards.slice(0, 3)) victims.set(b.deviceId, b.chip);
+        watcher.on('message', (topic, payload) => {
+          const id = topic.split('/')[1]!;
+          const chip = victims.get(id);
+          if (!chip || cut.has(id) || !topic.endsWith('/events') || !payload.toString().includes('"phase":"switching"')) return;
+          cut.add(id);
+          chip.powerOff();
+          setTimeout(() => chip.powerOn(), 300);
+        });
         const reg = await openRegistry(join(dir, 'registry.sqlite'), { readOnly: true });
         for (const r of await reg.list()) oldSerials.set(r.deviceId, r.certSerial!.toLowerCase());
         await reg.close();
@@ -53,7 +68,7 @@ describe.skipIf(!available)(`${BOARDS} boards near expiry renew by themselves th
     await f?.stop();
   });
 
-  it('all renew; new serials in use and recorded, old serials in the reloaded CRL, audit agrees', async () => {
+  it('all renew — three of them losing power while they install the new pair — new serials in use and recorded, old serials in the reloaded CRL, audit agrees', async () => {
     const renewed = () => f.seen.filter((m) => /^devices\/[^/]+\/events$/.test(m.topic) && m.payload.includes('"event":"renew"') && m.payload.includes('"phase":"renewed"')).map((m) => m.topic.split('/')[1]!);
     await waitUntil(() => new Set(renewed()).size === BOARDS, `${BOARDS} renewed events`, 240_000).catch((e: Error) => {
       throw new Error(`${e.message} (got ${new Set(renewed()).size}); renewd: ${renewd?.stderr().slice(-1000)} ${renewd?.lines.slice(-20).join('\n')}`);
@@ -77,6 +92,7 @@ describe.skipIf(!available)(`${BOARDS} boards near expiry renew by themselves th
       expect(expiry * 1000 - Date.now(), d.id).toBeGreaterThan(700 * 86_400_000);
     }
     expect(newSerials.size).toBe(BOARDS);
+    expect([...cut].sort()).toEqual([...victims.keys()].sort());
     // The CA index and the CRL the broker was told to reload.
     const index = openCaRecords(join(f.dir, 'ca')).index.all();
     for (const [id, old] of oldSerials) expect(index.find((r) => r.serialHex === old), id).toMatchObject({ status: 'revoked', reason: 'superseded' });

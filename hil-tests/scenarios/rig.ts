@@ -188,6 +188,13 @@ export async function startRealRig(env: RealBoardEnv, opts: { logDir: string }):
   const [brokerHost, brokerPort] = env.broker.split(/:(?=\d+$)/);
   const ota = new URL(env.otaUrl);
   const read = (name: string) => new Uint8Array(readFileSync(join(env.firmwareDir, name)));
+  const bundles = { factory: read('factory.zip'), update: read('update.zip'), crash: read('crash.zip'), unsigned: read('unsigned.zip') };
+  // The stories name these versions (what the board boots, commits, reverts to).
+  const want = { factory: '1.0.0', update: '1.1.0', crash: '1.2.0', unsigned: '1.3.0' } as const;
+  for (const [kind, version] of Object.entries(want) as Array<[keyof typeof want, string]>) {
+    const got = readBundle(bundles[kind]).manifest.version;
+    if (got !== version) throw new Error(`${join(env.firmwareDir, `${kind}.zip`)} is version ${got}; the stories need ${version} (docs/hil.md, "The bundles")`);
+  }
   const board = new SerialBoard(env.port, opts.logDir);
   return startRig(dir, {
     kind: 'real',
@@ -195,7 +202,7 @@ export async function startRealRig(env: RealBoardEnv, opts: { logDir: string }):
     brokerHost: brokerHost!,
     ...(brokerPort ? { brokerPort: Number(brokerPort) } : {}),
     ota: { host: ota.hostname, port: Number(ota.port || 443) },
-    bundles: { factory: read('factory.zip'), update: read('update.zip'), crash: read('crash.zip'), unsigned: read('unsigned.zip') },
+    bundles,
     agentToml: `[agent.wifi.sta]\nenable = true\nssid = ${JSON.stringify(env.wifi.ssid)}\npass = ${JSON.stringify(env.wifi.pass)}\n`,
   });
 }

@@ -52,7 +52,7 @@ export const fleetStories: readonly Scenario[] = [
     story: 'the station provisions the board; it boots the factory firmware as the device the registry names',
     budgetMs: 240_000,
     steps: [
-      step('espfleet provision writes the firmware, the key and certificate, enables flash encryption and reports the board provisioned', async (r) => {
+      step('espfleet provision writes the firmware and a key and certificate made for this board (encrypting its flash where the rig asks) and reports it provisioned', async (r) => {
         const out = await ok(r, ['provision', '--station', r.station.stationPath, '--json']);
         const rows = JSON.parse(out) as Array<{ port: string; result: string; deviceId: string }>;
         expect(rows).toHaveLength(1);

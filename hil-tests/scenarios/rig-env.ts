@@ -9,6 +9,8 @@ export interface RealBoardEnv {
   /** Folder of Mongoose OS bundles built from agent/: factory.zip, update.zip, crash.zip. */
   firmwareDir: string;
   wifi: { ssid: string; pass: string };
+  /** ESPFLEET_HIL_ENCRYPTION=development burns the board's flash-encryption eFuses; default off. */
+  encryption: 'off' | 'development';
 }
 
 export const REAL_BOARD_VARIABLES = ['ESPFLEET_HIL_PORT', 'ESPFLEET_HIL_BROKER', 'ESPFLEET_HIL_OTA_URL', 'ESPFLEET_HIL_FIRMWARE_DIR', 'ESPFLEET_HIL_WIFI_SSID'] as const;
@@ -24,6 +26,7 @@ export function realBoardEnv(env: Record<string, string | undefined> = process.e
       otaUrl: env.ESPFLEET_HIL_OTA_URL!,
       firmwareDir: env.ESPFLEET_HIL_FIRMWARE_DIR!,
       wifi: { ssid: env.ESPFLEET_HIL_WIFI_SSID!, pass: env.ESPFLEET_HIL_WIFI_PASS ?? '' },
+      encryption: env.ESPFLEET_HIL_ENCRYPTION === 'development' ? 'development' : 'off',
     },
   };
 }

@@ -69,6 +69,8 @@ interface RigShape {
   ota: { host: string; port: number };
   bundles: { factory: Uint8Array } & Record<BundleKind, Uint8Array>;
   agentToml: string;
+  /** Flash encryption at provisioning; it burns eFuses, so a real board gets it only when asked. */
+  encryption: 'off' | 'development';
 }
 
 async function startRig(dir: string, shape: RigShape): Promise<Rig> {
@@ -103,7 +105,7 @@ async function startRig(dir: string, shape: RigShape): Promise<Rig> {
     caPassphrase: passphrase,
     firmware: { bundle: shape.bundles.factory },
     mqttServer: `${shape.brokerHost}:${port}`,
-    encryption: 'development',
+    encryption: shape.encryption,
     ports: [shape.board.portUrl],
     extraToml: `[agent.espfleet.ota]\nallowed_hosts = "${shape.ota.host}"\n${shape.agentToml}`,
   });
@@ -179,6 +181,7 @@ export async function startVirtualRig(opts: { name: string; logDir: string }): P
     ota: { host: 'localhost', port: 0 },
     bundles: { factory: build('1.0.0'), update: build('1.1.0'), crash: build('1.2.0', crash), unsigned: build('1.3.0') },
     agentToml: '',
+    encryption: 'development',
   });
 }
 
@@ -204,5 +207,6 @@ export async function startRealRig(env: RealBoardEnv, opts: { logDir: string }):
     ota: { host: ota.hostname, port: Number(ota.port || 443) },
     bundles,
     agentToml: `[agent.wifi.sta]\nenable = true\nssid = ${JSON.stringify(env.wifi.ssid)}\npass = ${JSON.stringify(env.wifi.pass)}\n`,
+    encryption: env.encryption,
   });
 }

@@ -48,7 +48,7 @@ async function update(r: Rig, kind: 'update' | 'crash' | 'unsigned', final: stri
 
 export const fleetStories: readonly Scenario[] = [
   {
-    name: 'factory provisioning: flashed, keyed, encrypted and recorded',
+    name: 'factory provisioning: flashed, given its own identity, recorded',
     story: 'the station provisions the board; it boots the factory firmware as the device the registry names',
     budgetMs: 240_000,
     steps: [

@@ -13,6 +13,6 @@ const logDir = logDirFor(repoRoot);
 const real = realBoardEnv();
 const broker = mosquittoAvailable();
 
-describeStories(realBoardTitle(real), { skip: !real.env || !broker, start: () => startRealRig(real.env!, { logDir }), setupMs: 120_000, timeoutFactor: 4 }, fleetStories);
+describeStories(`${realBoardTitle(real)}${real.env && !broker ? ` (skipped: needs ${MOSQUITTO})` : ''}`, { skip: !real.env || !broker, start: () => startRealRig(real.env!, { logDir }), setupMs: 120_000, timeoutFactor: 4 }, fleetStories);
 
 describeStories(`virtual ESP32 (sim://) with the agent${broker ? '' : ` (skipped: needs ${MOSQUITTO})`}`, { skip: !broker, start: () => startVirtualRig({ name: 'hil-fleet', logDir }), setupMs: 60_000 }, fleetStories);

@@ -35,6 +35,7 @@ export class VirtualBoard implements Board {
   readonly portUrl: string;
   readonly console: ConsoleLog;
   private readonly offs: Array<() => void> = [];
+  private readonly firmware: () => Firmware;
   private attached = false;
 
   constructor(opts: { name: string; logDir: string; firmware: () => Firmware }) {
@@ -46,8 +47,6 @@ export class VirtualBoard implements Board {
     this.firmware = opts.firmware;
     this.chip.powerOn();
   }
-
-  private readonly firmware: () => Firmware;
 
   expect(pattern: RegExp | string, timeoutMs: number): Promise<RegExpExecArray> {
     return this.console.expect(pattern, timeoutMs);

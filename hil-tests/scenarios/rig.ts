@@ -73,7 +73,21 @@ interface RigShape {
   encryption: 'off' | 'development';
 }
 
+/** Starts the rig's parts; whatever started is stopped again (last first) when a later part fails, or at `stop()`. */
 async function startRig(dir: string, shape: RigShape): Promise<Rig> {
+  const undo: Array<() => Promise<unknown>> = [async () => rmSync(dir, { recursive: true, force: true }), () => shape.board.close()];
+  const unwind = async () => {
+    for (const u of undo.splice(0).reverse()) await u().catch(() => undefined);
+  };
+  try {
+    return await assembleRig(dir, shape, undo, unwind);
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+async function assembleRig(dir: string, shape: RigShape, undo: Array<() => Promise<unknown>>, unwind: () => Promise<void>): Promise<Rig> {
   const passphrase = `hil-${Math.random().toString(36).slice(2)}-${Date.now()}`;
   const ca: Ca = await initCa({ dir: join(dir, 'ca'), passphrase });
   const ip = isIP(shape.brokerHost) ? [shape.brokerHost] : ['127.0.0.1'];
@@ -91,12 +105,14 @@ async function startRig(dir: string, shape: RigShape): Promise<Rig> {
   });
   const caPem = readFileSync(profile.paths.cafile, 'utf8');
   const broker: Broker = await startMosquitto(profile.confPath);
+  undo.push(() => broker.stop());
   const pidFile = join(dir, 'mosquitto.pid');
   writeFileSync(pidFile, `${broker.pid}\n`);
   writeFileSync(join(dir, 'broker-ca.pem'), caPem);
   const connectHost = shape.brokerHost === '0.0.0.0' ? '127.0.0.1' : shape.brokerHost;
   const connect = (id: Identity) => connectClient(port, caPem, id, { host: connectHost });
   const watcher = await connect({ cert: operator.chainPem, key: operator.privateKeyPem });
+  undo.push(() => watcher.endAsync(true));
   const seen = recorder(watcher);
   await watcher.subscribeAsync('devices/#', { qos: 1 });
 
@@ -114,6 +130,7 @@ async function startRig(dir: string, shape: RigShape): Promise<Rig> {
   mkdirSync(bundlesDir);
   const serverCert = await issueServerCert(ca, isIP(shape.ota.host) ? { dns: ['localhost'], ip: [shape.ota.host] } : { dns: [shape.ota.host], ip: ['127.0.0.1'] });
   const server: FirmwareServer = await startFirmwareServer({ bundlesDir, certPem: serverCert.chainPem, keyPem: serverCert.privateKeyPem, host: shape.ota.host, port: shape.ota.port });
+  undo.push(() => server.stop());
 
   return {
     kind: shape.kind,
@@ -155,13 +172,7 @@ async function startRig(dir: string, shape: RigShape): Promise<Rig> {
     },
     cli: (args) => shape.board.withPort(() => espfleet(args)),
     facts: { deviceId: '' },
-    async stop() {
-      await watcher.endAsync(true).catch(() => undefined);
-      await shape.board.close();
-      await server.stop();
-      await broker.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: unwind,
   };
 }
 

@@ -39,6 +39,8 @@ export interface AgentFleet {
   access: AccessLogEntry[];
   /** Writes a bundle signed with the station's key into the served directory; returns its path and URL. */
   publish(version: string, opts?: { fsFiles?: Record<string, Uint8Array>; appSize?: number; unsigned?: boolean; name?: string }): { path: string; url: string; bytes: number; app: Uint8Array; fs: Uint8Array };
+  /** Writes operator `name`'s certificate, key and the broker CA into the fleet's directory; returns the broker client flags. */
+  operatorFlags(name: string): string[];
   /** The last retained status of a board, parsed. */
   lastStatus(deviceId: string): Record<string, unknown> | undefined;
   otaStatuses(deviceId: string): Array<Record<string, unknown>>;
@@ -135,6 +137,14 @@ export async function startAgentFleet(opts: AgentFleetOptions): Promise<AgentFle
       const path = join(bundlesDir, file);
       writeFileSync(path, bytes);
       return { path, url: `https://${OTA_HOST}:${server.port}/${file}`, bytes: bytes.length, app: fw.parts.app, fs: fw.parts.fs };
+    },
+    operatorFlags(name) {
+      const op = broker.clients.get(`operator:${name}`);
+      if (!op) throw new Error(`no operator:${name} in the broker's ACL (startAgentFleet operators)`);
+      writeFileSync(join(dir, `${name}.pem`), op.chainPem);
+      writeFileSync(join(dir, `${name}.key`), op.privateKeyPem, { mode: 0o600 });
+      writeFileSync(join(dir, 'broker-ca.pem'), broker.caPem);
+      return ['--broker', `mqtts://127.0.0.1:${broker.port}`, '--client-cert', join(dir, `${name}.pem`), '--client-key', join(dir, `${name}.key`), '--broker-ca', join(dir, 'broker-ca.pem')];
     },
     lastStatus,
     otaStatuses: (id) => seen.filter((x) => x.topic === `devices/${id}/ota/status`).map((x) => JSON.parse(x.payload) as Record<string, unknown>),

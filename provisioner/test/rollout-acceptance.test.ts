@@ -5,7 +5,6 @@
 // health check. A tapping operator client sees every command: no board is commanded twice.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MOSQUITTO, mosquittoAvailable, waitUntil } from '../../certs/test/mosquitto-harness.ts';
 import { Rfc2217Server } from '../../hil-tests/index.ts';
@@ -13,6 +12,7 @@ import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { espsecure, esptool, expectOk } from '../../scripts/lib/oracles.ts';
 import { generateSigningKey, signBundle } from '../../firmware-js/bundle/index.ts';
 import { parseOtadata } from '../../firmware-js/partition/otadata.ts';
+import { spawnCli } from './cli-child.ts';
 import { espfleet } from './cli-harness.ts';
 import { startAgentFleet, type AgentFleet } from './agent-fleet.ts';
 
@@ -35,11 +35,7 @@ const lastOta = (id: string) => f.otaStatuses(id).at(-1);
 describe.skipIf(!available)(`ota rollout on ${BOARDS} virtual boards through mosquitto (needs ${MOSQUITTO})`, () => {
   beforeAll(async () => {
     f = await startAgentFleet({ name: 'rollout-acc', boards: BOARDS, operators: ['rollout', 'rollout2'] });
-    const op = f.broker.clients.get('operator:rollout')!;
-    writeFileSync(join(f.dir, 'operator.pem'), op.chainPem);
-    writeFileSync(join(f.dir, 'operator.key'), op.privateKeyPem, { mode: 0o600 });
-    writeFileSync(join(f.dir, 'broker-ca.pem'), f.broker.caPem);
-    brokerArgs = ['--broker', `mqtts://127.0.0.1:${f.broker.port}`, '--client-cert', join(f.dir, 'operator.pem'), '--client-key', join(f.dir, 'operator.key'), '--broker-ca', join(f.dir, 'broker-ca.pem')];
+    brokerArgs = f.operatorFlags('rollout');
   }, 300_000);
   afterAll(async () => {
     await f?.stop();
@@ -138,24 +134,17 @@ describe.skipIf(!available)(`ota rollout on ${BOARDS} virtual boards through mos
 
   it('the driver killed mid-wave and resumed: same final state, no board commanded twice', async () => {
     const b = f.publish('1.3.0');
-    const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'cli', 'espfleet.mjs'), ...start(b.path, b.url, ['--id', 'r-130'])], {
-      env: { ...process.env, ESPFLEET_FROM_SOURCE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => (stderr += `[exit ${code}]`));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const child = spawnCli(start(b.path, b.url, ['--id', 'r-130']));
+    const stderr = () => child.stderr() + child.lines.join('\n');
     // Mid-wave: the first wave done and some of the second commanded.
-    await waitUntil(() => cmds('1.3.0').length >= 4, `a few commands of 1.3.0 (driver: ${stderr.slice(-800)})`, 120_000);
-    child.kill('SIGKILL');
-    await exited;
+    await waitUntil(() => cmds('1.3.0').length >= 4, `a few commands of 1.3.0 (driver: ${stderr().slice(-800)})`, 120_000);
+    child.child.kill('SIGKILL');
+    await child.exited;
     const before = cmds('1.3.0').length;
     expect(before).toBeLessThan(BOARDS);
     const r = await espfleet(['ota', 'rollout', 'resume', '--station', f.station.stationPath, '--id', 'r-130', ...brokerArgs, '--json']);
     const story = () => {
-      const lines = (stderr + r.stderr).split('\n').filter((l) => !l.startsWith('still working'));
+      const lines = (stderr() + r.stderr).split('\n').filter((l) => !l.startsWith('still working'));
       const late = f.boards.filter((x) => f.lastStatus(x.deviceId)?.fw_version !== '1.3.0');
       return [...lines, ...late.map((x) => `${x.deviceId}: ${JSON.stringify(f.otaStatuses(x.deviceId).slice(-4))} cmds ${JSON.stringify(cmds('1.3.0').filter((c) => c.device === x.deviceId))}\n${x.chip.bootLog().slice(-1500)}`)].join('\n');
     };

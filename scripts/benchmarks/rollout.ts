@@ -4,8 +4,6 @@
 // from the firmware server. Prints the wall time, host CPU (the boards run in this process,
 // so it includes them), command→committed latency and the bytes served per board (must be
 // the bundle's size: one download each). Asserts nothing.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { startAgentFleet } from '../../provisioner/test/agent-fleet.ts';
 import { espfleet } from '../../provisioner/test/cli-harness.ts';
 
@@ -16,10 +14,6 @@ const t0 = Date.now();
 const f = await startAgentFleet({ name: 'rollout-bench', boards: BOARDS, operators: ['bench'] });
 console.log(`fleet: ${BOARDS} boards provisioned (development encryption) and online in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 try {
-  const op = f.broker.clients.get('operator:bench')!;
-  writeFileSync(join(f.dir, 'op.pem'), op.chainPem);
-  writeFileSync(join(f.dir, 'op.key'), op.privateKeyPem, { mode: 0o600 });
-  writeFileSync(join(f.dir, 'ca.pem'), f.broker.caPem);
   const bundle = f.publish('2.0.0', { appSize: APP_SIZE });
   const sent = new Map<string, number>();
   f.watcher.on('message', (topic) => {
@@ -36,7 +30,7 @@ try {
   const r = await espfleet([
     'ota', 'rollout', 'start', '--station', f.station.stationPath, '--bundle', bundle.path, '--url', bundle.url, '--select', 'all', '--id', 'bench',
     '--waves', '5,25%,100%', '--rate', '6000/min', '--max-failures', '5%', '--min-sample', '5', '--device-timeout', '15m', '--commit-timeout', '300',
-    '--broker', `mqtts://127.0.0.1:${f.broker.port}`, '--client-cert', join(f.dir, 'op.pem'), '--client-key', join(f.dir, 'op.key'), '--broker-ca', join(f.dir, 'ca.pem'), '--json', '--quiet',
+    ...f.operatorFlags('bench'), '--json', '--quiet',
   ]);
   const seconds = (Date.now() - start) / 1000;
   const cpu = process.cpuUsage(cpu0);

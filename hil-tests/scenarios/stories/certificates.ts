@@ -1,10 +1,9 @@
 // The certificate's end of life: renewed by the renewal service, then revoked and kicked.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { waitUntil } from '../../../certs/test/mosquitto-harness.ts';
-import { repoRoot } from '../../../scripts/lib/oracles.ts';
+import { spawnCli, type CliChild } from '../../../provisioner/test/cli-child.ts';
 import type { Rig } from '../rig.ts';
 import { json, id, topic, since, online, ok, port, caArgs, boardPair } from './kit.ts';
 import { step, type Scenario } from '../story.ts';
@@ -19,8 +18,8 @@ export const certificateStories: readonly Scenario[] = [
         const before = await boardPair(r);
         const renewd = startRenewd(r);
         try {
-          await waitUntil(() => renewd.lines.some((l) => l.includes('"ready"')) || renewd.exited(), `renewd ready (${renewd.stderr()})`, 60_000);
-          expect(renewd.exited(), renewd.stderr()).toBe(false);
+          await waitUntil(() => renewd.lines.some((l) => l.includes('"ready"')) || !renewd.running(), `renewd ready (${renewd.stderr()})`, 60_000);
+          expect(renewd.running(), renewd.stderr()).toBe(true);
           const n = r.seen.length;
           await r.watcher.publishAsync(topic(r, 'cmd/renew'), JSON.stringify({ id: 'hil-renew-1' }), { qos: 1 });
           await waitUntil(() => since(r, n, 'events').map(json).some((e) => e.event === 'renew' && e.phase === 'renewed'), `the renewed event (renewd: ${renewd.stderr().slice(-600)})`, 120_000);
@@ -74,34 +73,16 @@ export const certificateStories: readonly Scenario[] = [
 ];
 
 /** `espfleet ca renewd` as its own process, as an operator runs it. */
-function startRenewd(r: Rig): { lines: string[]; stderr: () => string; exited: () => boolean; stop(): Promise<void> } {
+function startRenewd(r: Rig): CliChild {
   const who = r.broker.renewer;
   writeFileSync(join(r.dir, 'renewd.pem'), who.chainPem);
   writeFileSync(join(r.dir, 'renewd.key'), who.privateKeyPem, { mode: 0o600 });
-  const args = [
-    join(repoRoot, 'provisioner/cli/espfleet.mjs'), 'ca', 'renewd', ...caArgs(r), '--station', r.station.stationPath,
-    ...r.broker.brokerArgs, '--client-cert', join(r.dir, 'renewd.pem'), '--client-key', join(r.dir, 'renewd.key'),
-    '--crl-out', r.broker.crlPath, '--broker-pid-file', r.broker.pidFile, '--json',
-  ];
-  const child = spawn(process.execPath, args, { cwd: r.dir, env: { ...process.env, ESPFLEET_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout.on('data', (b: Buffer) => {
-    buf += b.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-  });
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const done = new Promise<void>((res) => child.once('exit', () => res()));
-  return {
-    lines,
-    stderr: () => err,
-    exited: () => child.exitCode !== null || child.signalCode !== null,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await done;
-    },
-  };
+  return spawnCli(
+    [
+      'ca', 'renewd', ...caArgs(r), '--station', r.station.stationPath,
+      ...r.broker.brokerArgs, '--client-cert', join(r.dir, 'renewd.pem'), '--client-key', join(r.dir, 'renewd.key'),
+      '--crl-out', r.broker.crlPath, '--broker-pid-file', r.broker.pidFile, '--json',
+    ],
+    { cwd: r.dir },
+  );
 }

@@ -105,7 +105,8 @@ describe.skipIf(!available)(`${BOARDS} boards near expiry renew by themselves th
     const renewals = audit.filter((e) => e.action === 'certificate.renew');
     expect(new Set(renewals.filter((e) => e.details?.step === 'issued').map((e) => e.subject.deviceId)).size).toBe(BOARDS);
     expect(new Set(renewals.filter((e) => e.details?.step === 'confirmed').map((e) => e.subject.deviceId)).size).toBe(BOARDS);
-    expect(audit.filter((e) => e.action === 'certificate.revoke' && e.details?.reason === 'superseded')).toHaveLength(BOARDS);
+    // A board whose power was cut mid-switch may renew twice: every certificate it left is revoked too.
+    expect(audit.filter((e) => e.action === 'certificate.revoke' && e.details?.reason === 'superseded').length).toBeGreaterThanOrEqual(BOARDS);
     const v = await espfleet(['audit', 'verify', '--station', f.station.stationPath]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
   }, 600_000);

@@ -64,7 +64,7 @@ async function registryView() {
   }
 }
 
-const renewdOptions = (env: Record<string, string> = {}) => ({ dir, broker: fleet!, renewer: 'renewer:renewd-1', extraArgs: ['--rate-limit', '10/1h'], env });
+const renewdOptions = (env: Record<string, string> = {}) => ({ dir, broker: fleet!, renewer: 'renewer:renewd-1', extraArgs: ['--rate-limit', '10/1h', '--days', '730'] /* the board's clock runs 340 days ahead: a 365-day certificate would be due again */, env });
 
 async function readyRenewd(env: Record<string, string> = {}): Promise<RenewdProcess> {
   renewd = await readyRenewdProcess(renewdOptions(env));

@@ -4,10 +4,10 @@
 // it); the double's OTA.Update (ota-http-client) pulls the signed bundle, the board reboots
 // uncommitted, the agent's health check commits it. A bundle signed by another key ends in
 // `failed` with the firmware untouched; new firmware whose agent never runs is reverted by the
-// firmware's commit timer and the old agent reports `reverted`. Skipped until the double
-// serves OTA.Update; the board's clock is a ManualClock pumped to run about real time.
+// firmware's commit timer and the old agent reports `reverted`. The board's clock is a
+// ManualClock pumped to run about real time.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -21,17 +21,11 @@ import { startFleetBroker, type FleetBroker } from '../../hil-tests/test/helpers
 import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { startFirmwareServer, type FirmwareServer } from '../../provisioner/fleet/firmware-server.ts';
 import { espfleet } from '../../provisioner/test/cli-harness.ts';
-import { AGENT_DIR, agentFsFiles } from '../agent-files.ts';
+import { agentFsFiles } from '../agent-files.ts';
 import { agentFirmware } from './agent-firmware.ts';
 import { provisionAgentBoardWithSigner } from './provisioned-agent-board.ts';
 
-/** Whether the Mongoose OS double registers an OTA.Update handler (the ota-http-client pull). */
-function doubleServesOtaUpdate(): boolean {
-  const d = join(AGENT_DIR, '..', 'hil-tests', 'mongoose-os');
-  return readdirSync(d).some((f) => f.endsWith('.ts') && /['"]OTA\.Update['"]/.test(readFileSync(join(d, f), 'utf8')));
-}
-
-const ready = mosquittoAvailable() && doubleServesOtaUpdate();
+const ready = mosquittoAvailable();
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-agent-ota-board-'));
 const clock = new ManualClock(Date.now());
 const pump = setInterval(() => clock.advance(20), 20);
@@ -63,7 +57,7 @@ async function command(id: string, rollout: string, file: string, version: strin
   await ops.publishAsync(`devices/${deviceId}/cmd/ota`, JSON.stringify({ id, rollout, url, version, ...extra }), { qos: 1 });
 }
 
-describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (needs ${MOSQUITTO} and OTA.Update in the Mongoose OS double)`, () => {
+describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (needs ${MOSQUITTO})`, () => {
   beforeAll(async () => {
     chip.powerOn();
     const passphrase = randomBytes(24).toString('base64');

@@ -3,6 +3,7 @@
 // directory level and < 50 bytes. Written for the double on purpose: it must judge bundles by
 // the board's rules, not by firmware-js/bundle, which is the code under test.
 import { crc32 } from '../../firmware-js/crc.ts';
+import { concatBytes } from '../../firmware-js/bytes.ts';
 
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
@@ -56,7 +57,7 @@ export class BundleStream {
   }
 
   feed(bytes: Uint8Array): void {
-    this.buf = concat(this.buf, bytes);
+    this.buf = concatBytes([this.buf, bytes]);
     for (;;) {
       const p = this.phase;
       if (p.kind === 'done') {
@@ -127,7 +128,7 @@ export class BundleStream {
       // The CRC is checked only when non-zero (2018 updater).
       if (p.h.crc !== 0 && p.crc >>> 0 !== p.h.crc) throw new OtaRefused(`CRC mismatch for ${p.name}`);
       if (this.manifestParts) {
-        const bytes = concat(...this.manifestParts);
+        const bytes = concatBytes(this.manifestParts);
         this.manifestParts = undefined;
         this.wanted = this.sink.manifest({ bytes, extra: this.manifestExtra });
       } else if (p.wanted) {
@@ -164,13 +165,4 @@ function u16(b: Uint8Array, at: number): number {
 }
 function u32(b: Uint8Array, at: number): number {
   return (u16(b, at) | (u16(b, at + 2) << 16)) >>> 0;
-}
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

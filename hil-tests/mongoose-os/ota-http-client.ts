@@ -12,6 +12,7 @@ import { num, obj, type OtaReadings, type OtaUpdater, type UpdateSession } from 
 import type { RootFs } from './root-fs.ts';
 import { RpcFail } from './rpc-fail.ts';
 import type { RpcHandler } from './services.ts';
+import { concatBytes } from '../../firmware-js/bytes.ts';
 
 /** Redirects followed before giving up (the 2017 code's bound is not known; any loop must end). */
 export const MAX_REDIRECTS = 5;
@@ -185,7 +186,7 @@ class Pull {
   private receive(url: URL, bytes: Uint8Array): void {
     const ph = this.phase;
     if (ph.kind === 'head') {
-      const buf = concat(ph.buf, bytes);
+      const buf = concatBytes([ph.buf, bytes]);
       let head: ResponseHead | undefined;
       try {
         head = parseResponseHead(buf);
@@ -328,9 +329,3 @@ class Pull {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}

@@ -501,7 +501,11 @@ function mergeRootFs(host: FirmwareHost, oldPart: { offset: number; size: number
   }
 }
 
-/** Numeric-aware compare of dotted versions ("1.10.0" > "1.9.2"); non-numeric parts compare as text. */
+/**
+ * Numeric-aware compare of dotted versions ("1.10.0" > "1.9.2"); non-numeric parts compare as
+ * text. The board's own rule, kept apart from fleet/rollout-waves.ts on purpose: the double
+ * judges what the fleet code sends, so it must not call that code.
+ */
 export function compareVersions(a: string, b: string): number {
   const pa = a.split(/[.\-+]/);
   const pb = b.split(/[.\-+]/);

@@ -4,6 +4,7 @@ import type { FirmwareHost } from '../virtual-esp32/firmware-host.ts';
 import { USER_LEVEL, isTree, lookup, type ConfigStore } from './config-store.ts';
 import { RpcFail } from './rpc-fail.ts';
 import type { RootFs } from './root-fs.ts';
+import { concatBytes } from '../../firmware-js/bytes.ts';
 
 /**
  * Returns the `result`, or throws RpcFail for an error reply. A handler whose work outlives
@@ -183,7 +184,7 @@ export function builtinHandlers(ctx: ServiceContext): Map<string, RpcHandler> {
     if (offset === 0 || (offset < 0 && p.append !== true)) {
       next = data;
     } else if (offset < 0) {
-      next = concat(exists ? ctx.fs.read(name) : new Uint8Array(0), data);
+      next = concatBytes([exists ? ctx.fs.read(name) : new Uint8Array(0), data]);
     } else {
       if (!exists) throw new RpcFail(400, `failed to open ${name}`);
       const cur = ctx.fs.read(name);
@@ -248,9 +249,3 @@ function writeOr500(fs: RootFs, name: string, data: Uint8Array): void {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}

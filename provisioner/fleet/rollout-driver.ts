@@ -144,6 +144,8 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
   }
 
   async function redeliver(): Promise<void> {
+    // After the first step only boards that came back online are candidates: no registry read otherwise.
+    if (started && comeBack.size === 0) return;
     const boards = loadRollout(registry, id)?.state.boards ?? {};
     const online = watch.online();
     const candidates = started ? [...comeBack] : Object.keys(boards);

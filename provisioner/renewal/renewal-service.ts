@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { assertDeviceId, CA_FILES, openCaRecords, revoke, type Ca, type IssuedCertificate } from '../../certs/index.ts';
 import { checkCsrPolicy, parseCsr, signCsr, type ParsedCsr } from '../../certs/csr.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
-import type { AuditLog, DeviceRecord } from '../station/records.ts';
+import { withCertificate, type AuditLog, type DeviceRecord } from '../station/records.ts';
 import type { SqliteRegistry } from '../station/registry-sqlite.ts';
 import { RenewalError } from './errors.ts';
 import { issuedTopic, parseCsrRequest, requestIdOf } from './csr-request.ts';
@@ -228,8 +228,7 @@ export class RenewalService {
     const device = await this.o.registry.get(row.deviceId);
     const rec = ca.index.get(row.serial!);
     if (device && device.certSerial !== row.serial) {
-      const next: DeviceRecord = { ...device, certSerial: row.serial, certFingerprintSha256: rec?.fingerprintSha256 ?? null, certNotAfter: row.notAfter, updatedAt: now };
-      await this.o.registry.upsert(next);
+      await this.o.registry.upsert(withCertificate(device, { serialHex: row.serial!, fingerprintSha256: rec?.fingerprintSha256 ?? null, notAfter: row.notAfter }, now));
     }
     const revokedNow: string[] = [];
     for (const serial of [row.oldSerial, ...stale.map((r) => r.serial)]) {

@@ -28,6 +28,11 @@ export interface DeviceRecord {
   updatedAt: string;
 }
 
+/** The record once the device holds a new certificate (renewal, USB rotation): same device, new certificate facts. */
+export function withCertificate(record: DeviceRecord, cert: { serialHex: string; fingerprintSha256: string | null; notAfter: string | null }, at: string): DeviceRecord {
+  return { ...record, certSerial: cert.serialHex, certFingerprintSha256: cert.fingerprintSha256, certNotAfter: cert.notAfter, updatedAt: at };
+}
+
 export interface DeviceRegistry {
   /** Inserts or replaces the record for record.deviceId; durable when it resolves. */
   upsert(record: DeviceRecord): Promise<void>;

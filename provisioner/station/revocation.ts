@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { openAuditLog } from './audit-log.ts';
 import type { StationConfig } from './config.ts';
-import type { AuditEntry, DeviceRecord } from './records.ts';
+import { withCertificate, type AuditEntry, type DeviceRecord } from './records.ts';
 import { openRegistry, type SqliteRegistry } from './registry-sqlite.ts';
 
 export interface RevokedCertificate {
@@ -86,7 +86,7 @@ export async function prepareRevocationRecord(config: StationConfig, opts: { clo
         const now = (opts.clock?.() ?? new Date()).toISOString();
         const device = registry ? await registry.get(change.deviceId) : undefined;
         if (registry && device) {
-          await registry.upsert({ ...device, certSerial: change.issued.serialHex, certFingerprintSha256: change.issued.fingerprintSha256, certNotAfter: change.issued.notAfter, updatedAt: now });
+          await registry.upsert(withCertificate(device, change.issued, now));
         }
         const entry = await audit.append({
           action: 'certificate.rotate',

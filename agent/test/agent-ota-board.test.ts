@@ -102,7 +102,7 @@ describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (n
     await waitUntil(() => lastStatus()?.ota === 'committed', 'a status saying committed');
     expect(lastStatus()).toMatchObject({ fw_version: '1.1.0', rollout: 'r1' });
     expect(await cfg('espfleet.rollout')).toBe('r1');
-  });
+  }, 120_000);
 
   it('refusals on the board: wrong host, http://, an older or the same version, unsigned, truncated download, a second update while one runs — each reported with its reason, firmware untouched', async () => {
     const otadata = () => Buffer.from(chip.flash.read(0xd000, 0x2000)).toString('hex');
@@ -133,7 +133,7 @@ describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (n
     await waitUntil(() => otaStatus(n).some((x) => x.rollout === 'r-first' && x.state === 'failed'), 'the first one ends', 60_000);
     expect(otadata()).toBe(before);
     expect(lastStatus()?.fw_version).toBe('1.1.0');
-  });
+  }, 300_000); // seven updates in a row on a loaded machine: each step has its own bound above
 
   it('a bundle signed by a key the board does not trust → failed, with the firmware\'s reason; the running firmware is untouched', async () => {
     const n = seen.length;
@@ -141,7 +141,7 @@ describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (n
     await waitUntil(() => otaStatus(n).some((s) => s.state === 'failed'), 'failed', 60_000);
     expect(otaStatus(n).at(-1)).toMatchObject({ rollout: 'r2', state: 'failed', running: '1.1.0', reason: expect.stringMatching(/^OTA\.Update error /) });
     expect(lastStatus()?.fw_version).toBe('1.1.0');
-  });
+  }, 120_000);
 
   it('new firmware whose agent never runs is reverted by the firmware\'s commit timer; the old agent reports reverted', async () => {
     const n = seen.length;
@@ -152,5 +152,5 @@ describe.skipIf(!ready)(`OTA through the agent on a provisioned virtual board (n
     await waitUntil(() => otaStatus(n).some((s) => s.state === 'reverted'), `reverted (log: ${chip.bootLog().slice(-800)})`, 60_000);
     expect(otaStatus(n).at(-1)).toMatchObject({ rollout: 'r3', version: '1.3.0', running: '1.1.0', reason: expect.stringContaining('did not commit') });
     expect(lastStatus()).toMatchObject({ fw_version: '1.1.0', ota: 'reverted' });
-  });
+  }, 180_000);
 });

@@ -1,5 +1,6 @@
 // Runs the independent test oracles (Espressif's esptool/espefuse/espsecure,
-// littlefs-python, esp-idf-nvs-partition-gen, openssl, mosquitto, Go, a C compiler with mbedTLS) that scripts/setup
+// littlefs-python, esp-idf-nvs-partition-gen, openssl, mosquitto, Go, a C compiler with mbedTLS,
+// PostgreSQL's initdb, Chromium) that scripts/setup
 // installs. Tests and benchmarks use these; the product never does. Every test that
 // depends on one asks oracleAvailable()/requireOracle() here: locally a missing oracle
 // skips the test, with CI=true it fails the run (a skipped oracle test in CI is a check
@@ -66,7 +67,19 @@ export function run(program: string, args: readonly string[], opts: RunOptions =
   });
 }
 
-export type OracleName = 'esptool' | 'espefuse' | 'espsecure' | 'python' | 'nvs-gen' | 'openssl' | 'mosquitto' | 'go' | 'cc';
+export type OracleName = 'esptool' | 'espefuse' | 'espsecure' | 'python' | 'nvs-gen' | 'openssl' | 'mosquitto' | 'go' | 'cc' | 'initdb' | 'chromium';
+
+/** Debian's PostgreSQL keeps initdb/pg_ctl/postgres in /usr/lib/postgresql/<major>/bin, off PATH; newest first. */
+function postgresBins(): string[] {
+  try {
+    return readdirSync('/usr/lib/postgresql')
+      .filter((d) => /^\d+$/.test(d))
+      .sort((a, b) => Number(b) - Number(a))
+      .map((d) => `/usr/lib/postgresql/${d}/bin/initdb`);
+  } catch {
+    return [];
+  }
+}
 
 /**
  * Where each oracle may live, in order; PATH entries are searched for bare names. `needs`:
@@ -90,6 +103,10 @@ const ORACLE_PLACES: Record<OracleName, { places: string[]; what: string; needs?
     what: 'a C compiler with the mbedTLS 2.x headers and libraries (Debian build-essential, libmbedtls-dev)',
     needs: ['/usr/include/mbedtls/x509_csr.h'],
   },
+  // A throw-away PostgreSQL cluster for the registry tests: initdb, with pg_ctl and postgres beside it.
+  initdb: { places: [...postgresBins(), 'initdb'], what: 'initdb/pg_ctl (Debian postgresql)' },
+  // The dashboard's browser tests drive Debian's Chromium headless (puppeteer-core, no bundled browser).
+  chromium: { places: ['chromium', '/usr/bin/chromium'], what: 'chromium (Debian chromium)' },
 };
 
 function present(path: string): boolean {
@@ -173,6 +190,8 @@ export const python = (script: string, args: readonly string[] = [], opts?: RunO
 export const nvsPartitionGen = (args: readonly string[], opts?: RunOptions) => run(requireOracle('nvs-gen'), ['-m', 'esp_idf_nvs_partition_gen', ...args], opts);
 export const openssl = (args: readonly string[], opts?: RunOptions) => run(requireOracle('openssl'), args, opts);
 /** Runs the Go toolchain (the mos Go-serialisation oracle). */
+/** The directory holding initdb, pg_ctl and postgres (for a throw-away test cluster). */
+export const postgresBinDir = (): string => dirname(requireOracle('initdb'));
 export const go = (args: readonly string[], opts?: RunOptions) => run(requireOracle('go'), args, opts);
 
 /** Throws with the tool's output when it did not exit 0; returns stdout otherwise. */
@@ -194,6 +213,8 @@ const VERSION_PROBES: Record<OracleName, { args: string[]; pick: (out: string) =
   openssl: { args: ['version'], pick: lastLine },
   mosquitto: { args: ['-h'], pick: (o) => o.split('\n').find((l) => /mosquitto version/.test(l))?.trim() ?? '' },
   go: { args: ['version'], pick: lastLine },
+  initdb: { args: ['--version'], pick: lastLine },
+  chromium: { args: ['--headless', '--no-sandbox', '--version'], pick: lastLine },
   // Preprocesses mbedtls/version.h: proves the compiler runs and finds the headers.
   cc: {
     args: ['-dM', '-E', '-include', 'mbedtls/version.h', '-x', 'c', '/dev/null'],

@@ -131,10 +131,11 @@ export function recorder(client: MqttClient): Array<{ topic: string; payload: st
   return seen;
 }
 
-export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+/** `what` may be a function: it is asked only on timeout, so a message naming what was seen is fresh. */
+export async function waitUntil(cond: () => boolean, what: string | (() => string), timeoutMs = 5000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -1,7 +1,9 @@
 // Public API of the fleet PKI (DESIGN.md "certs/"): CA hierarchy, leaf issuance,
 // CSR signing, revocation and CRLs, the device-secret keystore, broker profiles.
 export { CertsError } from './errors.ts';
-export { initCa, openCa, openCaRecords, CA_FILES, MIN_PASSPHRASE_LENGTH, type Ca, type InitCaOptions, type CaClockOptions } from './ca.ts';
+export { initCa, openCa, openCaRecords, CA_FILES, MIN_PASSPHRASE_LENGTH, type Ca, type InitCaOptions, type CaClockOptions, type IssuingCa, type IssuingCaRecord } from './ca.ts';
+export { issuingRecords, issuingFiles } from './ca.ts';
+export { startRollover, rolloverStatus, retireIssuing, issuerLabelOf, type RolloverStatus, type IssuingCaStatus, type StartRolloverOptions } from './issuing-ca.ts';
 export { CA_KEY_TYPES, type CaKeyType } from './keys.ts';
 export {
   issueDeviceCert, issueServerCert, issueClientCert, DEFAULT_DAYS, BACKDATE_MS,

@@ -18,13 +18,15 @@ export interface IssuedRecord {
   fingerprintSha256: string;
   /** sha256 hex of the certified SubjectPublicKeyInfo (DER); absent in entries older than renewal. */
   spkiSha256?: string;
+  /** The signing issuing CA's key id (hex); absent in entries from before issuing-CA rollover (they are CA 1's). */
+  issuerKeyIdHex?: string;
   status: 'valid' | 'revoked';
   revokedAt?: string;
   reason?: CrlReason;
 }
 
 export type IndexEntry =
-  | { op: 'issue'; serialHex: string; cn: string; role: IssuedRole; notBefore: string; notAfter: string; fingerprintSha256: string; spkiSha256?: string }
+  | { op: 'issue'; serialHex: string; cn: string; role: IssuedRole; notBefore: string; notAfter: string; fingerprintSha256: string; spkiSha256?: string; issuerKeyIdHex?: string }
   | { op: 'revoke'; serialHex: string; at: string; reason: CrlReason };
 
 interface Pending {

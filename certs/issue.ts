@@ -102,6 +102,7 @@ export async function issueLeaf(ca: Ca, req: LeafRequest): Promise<IssuedCertifi
     notAfter: notAfter.toISOString(),
     fingerprintSha256: result.fingerprintSha256,
     spkiSha256: sha256Hex(req.spki),
+    issuerKeyIdHex: Buffer.from(ca.issuer.keyId).toString('hex'),
   });
   return result;
 }

@@ -3,12 +3,13 @@
 // number. Keep nextUpdate in the future: mosquitto refuses every client once the
 // loaded CRL has expired (field-survey §D, mosquitto #1826).
 import { join } from 'node:path';
-import { saveCaMeta, type Ca } from './ca.ts';
+import { saveCaMeta, type Ca, type IssuingCa } from './ca.ts';
 import { bitString, seq, seqOf, smallInteger, time, unsignedInteger } from './der.ts';
 import { writeFileDurable } from './durable-file.ts';
 import { CertsError } from './errors.ts';
 import { authorityKeyIdentifier, CRL_REASONS, crlNumber, crlReason, extensionsBlock, type CrlReason } from './extensions.ts';
 import type { IssuedRecord } from './issuance-index.ts';
+import { issuerLabelOf } from './issuing-ca.ts';
 import { signatureAlgorithm, signDer } from './keys.ts';
 import { toPem } from './pem.ts';
 import { normalizeSerialHex } from './serial.ts';
@@ -70,7 +71,24 @@ export function buildCrl(ca: Ca, opts: CrlOptions = {}): BuiltCrl {
     .filter((r) => r.status === 'revoked' && Date.parse(r.notAfter) > cutoff)
     .sort((a, b) => (a.serialHex < b.serialHex ? -1 : a.serialHex > b.serialHex ? 1 : 0));
   const number = ca.meta.crlNumber + 1;
-  const sigAlg = signatureAlgorithm(ca.signingKey);
+  // One CRL per trusted issuing CA (two while a rollover runs), each signed by its own key:
+  // the broker checks a client against the CRL of that client's issuer, and refuses a client
+  // whose issuer has none (X509_V_FLAG_CRL_CHECK) — which is how a retired CA stops working.
+  const records = ca.issuingCas.map((c) => c.record);
+  const crlPem = ca.issuingCas
+    .map((issuing) => {
+      const mine = revoked.filter((r) => issuerLabelOf(r, records) === issuing.record.label);
+      return toPem('X509 CRL', signCrl(issuing, mine, thisUpdate, nextUpdate, number));
+    })
+    .join('');
+  ca.meta.crlNumber = number;
+  saveCaMeta(ca);
+  if (opts.writeToCaDir !== false) writeFileDurable(join(ca.dir, CRL_FILE), crlPem);
+  return { crlPem, crlNumber: number, thisUpdate, nextUpdate, revokedSerials: revoked.map((r) => r.serialHex) };
+}
+
+function signCrl(issuing: Pick<IssuingCa, 'signingKey' | 'issuer'>, revoked: readonly IssuedRecord[], thisUpdate: Date, nextUpdate: Date, number: number): Uint8Array {
+  const sigAlg = signatureAlgorithm(issuing.signingKey);
   // Encodings shared by many entries are built once: a 100,000-entry CRL is common
   // after a batch recall, and per-entry OID/time encoding dominated its build time.
   const reasonExts = new Map<CrlReason, Uint8Array>();
@@ -88,18 +106,13 @@ export function buildCrl(ca: Ca, opts: CrlOptions = {}): BuiltCrl {
   const tbs = seq(
     smallInteger(1), // v2
     sigAlg,
-    ca.issuer.subject,
+    issuing.issuer.subject,
     time(thisUpdate),
     time(nextUpdate),
     ...(entries.length ? [seqOf(entries)] : []),
-    extensionsBlock(0, [authorityKeyIdentifier(ca.issuer.keyId), crlNumber(number)]),
+    extensionsBlock(0, [authorityKeyIdentifier(issuing.issuer.keyId), crlNumber(number)]),
   );
-  const der = seq(tbs, sigAlg, bitString(signDer(ca.signingKey, tbs)));
-  const crlPem = toPem('X509 CRL', der);
-  ca.meta.crlNumber = number;
-  saveCaMeta(ca);
-  if (opts.writeToCaDir !== false) writeFileDurable(join(ca.dir, CRL_FILE), crlPem);
-  return { crlPem, crlNumber: number, thisUpdate, nextUpdate, revokedSerials: revoked.map((r) => r.serialHex) };
+  return seq(tbs, sigAlg, bitString(signDer(issuing.signingKey, tbs)));
 }
 
 export interface ListOptions {

@@ -3,6 +3,7 @@
 import { InvalidArgumentError } from 'commander';
 import { parseNumber } from '../../firmware-js/bytes.ts';
 import { EspfleetError } from '../../firmware-js/errors.ts';
+import { parseDuration } from '../renewal/rate-limit.ts';
 
 /** A bad combination of arguments found after parsing (one line, exit 1). */
 export class UsageError extends EspfleetError {}
@@ -28,4 +29,13 @@ export function intArg(min: number, max: number) {
 /** For options that may be given several times: `--pubkey a --pubkey b`. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** "45s", "90m", "12h", "30d" → milliseconds, as a usage error naming the option when bad. */
+export function durationArg(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }

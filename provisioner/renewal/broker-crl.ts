@@ -41,3 +41,23 @@ export function publishCrl(ca: Ca, target: BrokerCrlTarget): BuiltCrl & { reload
   writeFileDurable(target.out, crl.crlPem);
   return { ...crl, reloaded: target.pidFile === undefined ? null : reloadBroker(target.pidFile) };
 }
+
+export interface BrokerTrustTarget {
+  /** The broker's cafile: the chain of every trusted issuing CA and the root. */
+  cafile?: string;
+  /** The broker's crlfile. */
+  crlfile?: string;
+  pidFile?: string;
+}
+
+/**
+ * After an issuing-CA rollover step: the broker's cafile and crlfile rewritten atomically
+ * (the chain first, so no moment trusts a CA whose CRL is missing), then one SIGHUP.
+ */
+export function publishBrokerTrust(ca: Ca, target: BrokerTrustTarget): { cafile: string | null; crlfile: string | null; trusted: number; crlNumber: number | null; reloaded: number | null } {
+  if (target.cafile) writeFileDurable(target.cafile, ca.chainPem);
+  const crl = target.crlfile ? buildCrl(ca) : undefined;
+  if (crl && target.crlfile) writeFileDurable(target.crlfile, crl.crlPem);
+  const reloaded = target.pidFile === undefined ? null : reloadBroker(target.pidFile);
+  return { cafile: target.cafile ?? null, crlfile: target.crlfile ?? null, trusted: ca.issuingCas.length, crlNumber: crl?.crlNumber ?? null, reloaded };
+}

@@ -6,7 +6,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertDeviceId, CA_FILES, openCaRecords, revoke, type Ca, type IssuedCertificate } from '../../certs/index.ts';
+import { assertDeviceId, CA_FILES, issuingRecords, openCaRecords, revoke, type Ca, type IssuedCertificate } from '../../certs/index.ts';
 import { checkCsrPolicy, parseCsr, signCsr, type ParsedCsr } from '../../certs/csr.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
 import { withCertificate, type AuditLog, type DeviceRecord } from '../station/records.ts';
@@ -47,12 +47,14 @@ export class RenewalService {
   /** The CA as this process last read it; other espfleet processes (ca revoke, a station) append to its index. */
   private ca: Ca;
   private indexSize: number;
+  private metaStamp: string;
 
   constructor(private readonly o: RenewalServiceOptions) {
     this.journal = new RenewalJournal(o.registry);
     this.clock = o.clock ?? (() => new Date());
     this.ca = o.ca;
     this.indexSize = this.indexFileSize();
+    this.metaStamp = this.metaFileStamp();
   }
 
   private indexFileSize(): number {
@@ -70,17 +72,32 @@ export class RenewalService {
    */
   private refreshCa(force = false): Ca {
     const size = this.indexFileSize();
-    if (force || size !== this.indexSize) {
+    const metaStamp = this.metaFileStamp();
+    if (force || size !== this.indexSize || metaStamp !== this.metaStamp) {
       const meta = JSON.parse(readFileSync(join(this.ca.dir, CA_FILES.meta), 'utf8')) as Ca['meta'];
-      this.ca = { ...this.ca, index: openCaRecords(this.ca.dir, { clock: this.ca.clock }).index, meta };
+      // `ca rollover start` in another process made a new issuing CA active: sign with it from now on.
+      const active = issuingRecords(this.ca.dir, meta).find((r) => r.state === 'active')?.keyIdHex;
+      const rolled = active !== Buffer.from(this.ca.issuer.keyId).toString('hex');
+      this.ca = rolled ? this.ca.reopen() : { ...this.ca, index: openCaRecords(this.ca.dir, { clock: this.ca.clock }).index, meta };
     }
     this.indexSize = size;
+    this.metaStamp = metaStamp;
     return this.ca;
+  }
+
+  private metaFileStamp(): string {
+    try {
+      const st = statSync(join(this.ca.dir, CA_FILES.meta));
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return '';
+    }
   }
 
   /** Our own appends are not another process's. */
   private sawOwnWrite(): void {
     this.indexSize = this.indexFileSize();
+    this.metaStamp = this.metaFileStamp();
   }
 
   /** At start: certificates journaled but not known to be delivered go out again (same bytes). */

@@ -30,6 +30,8 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'certificate.rotate',
   'certificate.renew',
   'certificate.renew_refused',
+  'ca.rollover.start',
+  'ca.rollover.retire',
   'keystore.export',
   'rollout',
   'rollout.start',

@@ -55,6 +55,8 @@ export type AuditAction =
   | 'certificate.rotate'
   | 'certificate.renew'
   | 'certificate.renew_refused'
+  | 'ca.rollover.start'
+  | 'ca.rollover.retire'
   | 'keystore.export'
   | 'rollout'
   | 'rollout.start'

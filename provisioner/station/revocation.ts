@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { openAuditLog } from './audit-log.ts';
 import type { StationConfig } from './config.ts';
-import { withCertificate, type AuditEntry, type DeviceRecord } from './records.ts';
+import { withCertificate, type AuditAction, type AuditEntry, type DeviceRecord } from './records.ts';
 import { openRegistry, type SqliteRegistry } from './registry-sqlite.ts';
 
 export interface RevokedCertificate {
@@ -96,6 +96,11 @@ export async function prepareRevocationRecord(config: StationConfig, opts: { clo
         });
         return { path: config.paths.audit, seq: entry.seq };
       },
+      /** A CA-wide step (an issuing-CA rollover): one audit entry. */
+      async caEvent(action: AuditAction, subject: Record<string, string>, details: Record<string, unknown>): Promise<{ path: string; seq: number }> {
+        const entry = await audit.append({ action, actor, subject, details: { ...details, station: config.station.id } });
+        return { path: config.paths.audit, seq: entry.seq };
+      },
       async close(): Promise<void> {
         await registry?.close();
       },
@@ -104,4 +109,21 @@ export async function prepareRevocationRecord(config: StationConfig, opts: { clo
     await registry?.close();
     throw e;
   }
+}
+
+/**
+ * For a CA-wide step (an issuing-CA rollover): opens the station's audit log first, so a
+ * log that refuses stops the step before it changes the CA; `record` then writes the entry.
+ * Without a station nothing is recorded.
+ */
+export async function prepareCaEventRecord(config: StationConfig | undefined) {
+  const recorder = config ? await prepareRevocationRecord(config) : undefined;
+  return {
+    async record(action: AuditAction, subject: Record<string, string>, details: Record<string, unknown>): Promise<{ path: string; seq: number } | undefined> {
+      return recorder?.caEvent(action, subject, details);
+    },
+    async close(): Promise<void> {
+      await recorder?.close();
+    },
+  };
 }

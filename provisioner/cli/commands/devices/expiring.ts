@@ -1,22 +1,14 @@
 // `espfleet devices expiring`: boards whose certificate ends within --within, with the last
 // renewal attempt (renewal/expiring.ts).
-import { InvalidArgumentError, type Command } from 'commander';
-import { parseDuration } from '../../../renewal/rate-limit.ts';
+import type { Command } from 'commander';
 import { expiringDevices, type ExpiringDevice } from '../../../renewal/expiring.ts';
+import { durationArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 import { renderTable } from '../../format.ts';
 import { openRegistryFromOptions, registryOptions, type RegistryCliOptions } from './registry-option.ts';
 
 interface Options extends RegistryCliOptions {
   within: number;
-}
-
-function durationArg(text: string): number {
-  try {
-    return parseDuration(text);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
 }
 
 const HEADERS = ['DEVICE ID', 'STATUS', 'CERT SERIAL', 'CERT EXPIRY', 'DAYS LEFT', 'LAST RENEWAL'] as const;

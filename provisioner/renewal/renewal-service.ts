@@ -85,7 +85,7 @@ export class RenewalService {
 
   /** At start: certificates journaled but not known to be delivered go out again (same bytes). */
   async recover(): Promise<number> {
-    const rows = this.journal.inState('signed');
+    const rows = await this.journal.inState('signed');
     for (const row of rows) {
       await this.ensureIndexed(row);
       await this.sendCert(row);
@@ -106,7 +106,7 @@ export class RenewalService {
   private async decide(deviceId: string, payload: Uint8Array): Promise<CsrOutcome> {
     const r = parseCsrRequest(deviceId, payload);
     const csrSha256 = sha256(r.csrPem);
-    const prior = this.journal.get(deviceId, r.req);
+    const prior = await this.journal.get(deviceId, r.req);
     if (prior) {
       if (prior.csrSha256 !== csrSha256) {
         throw new RenewalError('renewal.csr.replayed', `request id ${JSON.stringify(r.req)} was already used for another CSR`, { hint: 'every renewal attempt needs a new request id' });
@@ -133,7 +133,7 @@ export class RenewalService {
     checkCsrPolicy(csr, deviceId);
     const spkiSha256 = sha256(csr.spki);
     this.checkKeyIsNew(deviceId, spkiSha256);
-    this.checkRate(deviceId);
+    await this.checkRate(deviceId);
     const now = this.clock().toISOString();
     const base: RenewalRow = {
       deviceId, req: r.req, state: 'signed', csrSha256, spkiSha256, oldSerial: device.certSerial, serial: null, notAfter: null,
@@ -172,9 +172,9 @@ export class RenewalService {
     }
   }
 
-  private checkRate(deviceId: string): void {
+  private async checkRate(deviceId: string): Promise<void> {
     const since = this.clock().getTime() - this.o.rateLimit.windowMs;
-    const recent = this.journal.forDevice(deviceId).filter((r) => r.state !== 'refused' && Date.parse(r.createdAt) > since);
+    const recent = (await this.journal.forDevice(deviceId)).filter((r) => r.state !== 'refused' && Date.parse(r.createdAt) > since);
     if (recent.length >= this.o.rateLimit.count) {
       throw new RenewalError('renewal.rate_limited', `${deviceId} already got ${recent.length} certificate(s) within the rate-limit window (${this.o.rateLimit.count} per ${this.o.rateLimit.windowMs / 1000} s)`, {
         hint: 'try again later, or raise --rate-limit',
@@ -185,7 +185,7 @@ export class RenewalService {
   private async refuse(deviceId: string, req: string | null, code: string, reason: string, payload: Uint8Array): Promise<CsrOutcome> {
     const now = this.clock().toISOString();
     // A replayed id keeps its first row; any other refusal with an id is journaled (the last attempt).
-    if (req !== null && code !== 'renewal.csr.replayed' && this.journal.get(deviceId, req) === undefined) {
+    if (req !== null && code !== 'renewal.csr.replayed' && (await this.journal.get(deviceId, req)) === undefined) {
       await this.journal.put({
         deviceId, req, state: 'refused', csrSha256: sha256(payload), spkiSha256: null, oldSerial: null, serial: null, notAfter: null, certPem: null,
         errorCode: code, error: reason, createdAt: now, updatedAt: now,
@@ -215,7 +215,7 @@ export class RenewalService {
       return undefined;
     }
     if (s?.online !== true || typeof s.cert_expiry !== 'number') return undefined;
-    const open = this.journal.forDevice(deviceId).filter((r) => r.state === 'signed' || r.state === 'published');
+    const open = (await this.journal.forDevice(deviceId)).filter((r) => r.state === 'signed' || r.state === 'published');
     const row = open.find((r) => r.notAfter !== null && Date.parse(r.notAfter) / 1000 === s.cert_expiry);
     if (!row) return undefined;
     await this.confirm(row, open.filter((r) => r !== row && r.createdAt <= row.createdAt));

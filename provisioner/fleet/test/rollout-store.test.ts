@@ -24,7 +24,7 @@ const commandsOf = (actions: RolloutAction[]) => actions.flatMap((a) => (a.type 
 /** Reports of boards (everyone commanded commits), fed between steps as a broker would. */
 async function report(path: string, id: string, at: number, committed: string[]): Promise<void> {
   const reg = await openRegistry(path);
-  const rec = loadRollout(reg, id)!;
+  const rec = (await loadRollout(reg, id))!;
   let state: RolloutState = rec.state;
   for (const b of committed) state = applyReport(state, { id: b, status: 'committed', at });
   await saveRolloutState(reg, id, state, new Date(at));
@@ -72,8 +72,8 @@ describe('rollout store', () => {
     const path = join(tmp(), 'registry.sqlite');
     (await openRegistry(path, { migrations: migrations.slice(0, 3) })).close();
     const reg = await openRegistry(path);
-    expect(reg.appliedMigrations().map((m) => m.version)).toContain(4);
-    expect(listRollouts(reg)).toEqual([]);
+    expect((await reg.appliedMigrations()).map((m) => m.version)).toContain(4);
+    expect(await listRollouts(reg)).toEqual([]);
     await reg.close();
   });
 
@@ -83,12 +83,12 @@ describe('rollout store', () => {
     const log = await openAuditLog(paths.audit, { anchor: reg });
     const first = await stepRollout(reg, log, 'r1', fleet, new Date(t0), 'operator:alice');
     expect(commandsOf(first.actions)).toEqual(['esp32_00']);
-    const rec = loadRollout(reg, 'r1')!;
+    const rec = (await loadRollout(reg, 'r1'))!;
     expect(rec.state).toEqual(first.state);
     expect(rec.spec).toEqual(spec);
     const again = { ...rec.state, boards: { ...rec.state.boards, esp32_00: { ...rec.state.boards['esp32_00']!, commandedAt: t0 + 5 } } };
     await expect(saveRolloutState(reg, 'r1', again, new Date(t0 + 5))).rejects.toMatchObject({ code: 'fleet.rollout.commanded_twice' });
-    expect(loadRollout(reg, 'r1')!.state).toEqual(first.state);
+    expect((await loadRollout(reg, 'r1'))!.state).toEqual(first.state);
     await expect(createRollout(reg, { id: 'r1', actor: 'x', createdAt: 'now', spec, state: rec.state })).rejects.toMatchObject({ code: 'fleet.rollout.exists' });
     await reg.close();
   });
@@ -108,7 +108,7 @@ describe('rollout store', () => {
     const paths = await newRollout(tmp());
     await drive(paths, 30);
     const reg = await openRegistry(paths.registry, { readOnly: true });
-    const final = loadRollout(reg, 'r1')!;
+    const final = (await loadRollout(reg, 'r1'))!;
     expect(final.state.status).toBe('done');
     expect(final.state.boards['esp32_07']).toMatchObject({ status: 'timed-out' });
     expect(verifyAuditLog(paths.audit, { anchor: (await reg.auditAnchor())! })).toMatchObject({ ok: true });

@@ -7,7 +7,8 @@
 // retried, the retry finds its own entry by the key and adds no second one. A station on
 // the SQLite file keeps the file log; openStationAudit picks the one the registry implies.
 import { randomUUID } from 'node:crypto';
-import { AuditLogError, chainId, GENESIS_PREV, lineHash, makeAuditEntry, openAuditLog, verifyAuditLines, type AuditInput, type AuditLogOptions, type AuditVerifyResult } from './audit-log.ts';
+import { readFileSync } from 'node:fs';
+import { AuditLogError, chainId, GENESIS_PREV, lineHash, makeAuditEntry, openAuditLog, verifyAuditLines, verifyAuditLog, type AuditInput, type AuditLogOptions, type AuditVerifyResult } from './audit-log.ts';
 import type { Registry } from './open-registry.ts';
 import type { AuditAnchor, AuditEntry, AuditLog } from './records.ts';
 import { anchorIn, recordAnchorIn } from './registry-sql.ts';
@@ -74,4 +75,30 @@ export function chainInRegistry(registry: Registry): boolean {
 export async function openStationAudit(registry: Registry, path: string, opts: Pick<AuditLogOptions, 'clock'> = {}): Promise<AuditLog> {
   if (chainInRegistry(registry)) return new SqlAuditLog(registry, opts.clock);
   return openAuditLog(path, { ...opts, anchor: registry });
+}
+
+/** The station's audit chain verified where it is: the registry's table, or the file against the registry's anchor. */
+export async function verifyStationAudit(registry: Registry, path: string): Promise<AuditVerifyResult> {
+  if (chainInRegistry(registry)) {
+    const { anchor: _anchor, ...result } = await verifyRegistryAudit(registry);
+    return result;
+  }
+  const anchor = await registry.auditAnchor();
+  return verifyAuditLog(path, anchor ? { anchor, anchorSource: `the registry ${registry.path}` } : {});
+}
+
+/** The station's audit entries in order, from wherever they are kept. */
+export async function stationAuditEntries(registry: Registry, path: string): Promise<AuditEntry[]> {
+  let lines: string[];
+  if (chainInRegistry(registry)) lines = await auditLines(registry);
+  else {
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    lines = text.split('\n').filter((l) => l !== '');
+  }
+  return lines.map((l) => JSON.parse(l) as AuditEntry);
 }

@@ -6,7 +6,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readBundle, SIGNATURE_SLOTS } from '../../firmware-js/bundle/index.ts';
 import type { AuditLog, DeviceRecord } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
 import { FleetError } from './errors.ts';
 import { trustKey, type StationTrust } from './station-trust.ts';
 import type { BoardFacts } from './fleet-watch.ts';
@@ -51,7 +51,7 @@ export function actorOf(chainPem: string): string {
 }
 
 export interface CreateRolloutInput {
-  registry: SqliteRegistry;
+  registry: Registry;
   audit: AuditLog;
   id: string;
   actor: string;

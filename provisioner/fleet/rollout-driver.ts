@@ -7,7 +7,7 @@
 // is done, aborted or paused; or when `signal` aborts (Ctrl-C) between steps.
 import type { MqttClient } from 'mqtt';
 import type { AuditLog } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
 import { FleetError } from './errors.ts';
 import { FleetWatch, mqttBus, type RolloutBus, type WatchMessage } from './fleet-watch.ts';
 import { otaCommand, reportFromEvent, reportFromOtaStatus, type RolloutReport } from './ota-messages.ts';
@@ -41,7 +41,7 @@ export type DriverEvent =
   | { type: 'online'; id: string; online: boolean };
 
 export interface DriveOptions {
-  registry: SqliteRegistry;
+  registry: Registry;
   audit: AuditLog;
   /** A connected client (or any bus: tests use an in-memory one). */
   client: MqttClient | RolloutBus;

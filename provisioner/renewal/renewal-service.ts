@@ -10,7 +10,7 @@ import { assertDeviceId, CA_FILES, openCaRecords, revoke, type Ca, type IssuedCe
 import { checkCsrPolicy, parseCsr, signCsr, type ParsedCsr } from '../../certs/csr.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
 import { withCertificate, type AuditLog, type DeviceRecord } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
 import { RenewalError } from './errors.ts';
 import { issuedTopic, parseCsrRequest, requestIdOf } from './csr-request.ts';
 import type { RateLimit } from './rate-limit.ts';
@@ -20,7 +20,7 @@ const sha256 = (data: string | Uint8Array): string => createHash('sha256').updat
 
 export interface RenewalServiceOptions {
   ca: Ca;
-  registry: SqliteRegistry;
+  registry: Registry;
   audit: AuditLog;
   /** Who signs: the renewer identity, e.g. renewer:renewd-1 (the audit actor). */
   actor: string;

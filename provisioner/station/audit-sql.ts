@@ -63,6 +63,8 @@ export async function verifyRegistryAudit(registry: Registry): Promise<AuditVeri
   const lines = rows.filter((r) => r.kind === 'e').map((r) => String(r.line));
   const a = rows.find((r) => r.kind === 'a');
   const anchor = a === undefined ? undefined : { chain: String(a.chain), entries: Number(a.entries), last: String(a.last) };
+  // The anchor is written with every entry: entries without one were put there by something else.
+  if (anchor === undefined && lines.length > 0) return { ok: false, entries: 0, problem: { line: 1, reason: `the registry ${registry.path} holds ${lines.length} entries but no anchor` }, anchor };
   return { ...verifyAuditLines(lines, anchor ? { anchor, anchorSource: `the registry ${registry.path}` } : {}), anchor };
 }
 

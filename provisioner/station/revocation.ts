@@ -6,9 +6,10 @@
 import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { openAuditLog } from './audit-log.ts';
+import { openStationAudit } from './audit-sql.ts';
 import type { StationConfig } from './config.ts';
 import { withCertificate, type AuditEntry, type DeviceRecord } from './records.ts';
-import { openRegistry, type SqliteRegistry } from './registry-sqlite.ts';
+import { isPostgresUrl, openRegistryAt, type Registry } from './open-registry.ts';
 
 export interface RevokedCertificate {
   serialHex: string;
@@ -52,9 +53,10 @@ function whoAmI(): string {
  */
 export async function prepareRevocationRecord(config: StationConfig, opts: { clock?: () => Date; actor?: string } = {}) {
   const registryPath = config.paths.registry;
-  const registry: SqliteRegistry | undefined = existsSync(registryPath) ? await openRegistry(registryPath) : undefined;
+  const registry: Registry | undefined = isPostgresUrl(registryPath) || existsSync(registryPath) ? await openRegistryAt(registryPath) : undefined;
   try {
-    const audit = await openAuditLog(config.paths.audit, { ...(opts.clock ? { clock: opts.clock } : {}), ...(registry ? { anchor: registry } : {}) });
+    const clock = opts.clock ? { clock: opts.clock } : {};
+    const audit = registry ? await openStationAudit(registry, config.paths.audit, clock) : await openAuditLog(config.paths.audit, clock);
     const actor = opts.actor ?? whoAmI();
     return {
       async record(cert: RevokedCertificate): Promise<RevocationRecord> {

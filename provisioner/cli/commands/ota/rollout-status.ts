@@ -7,7 +7,7 @@ import { renderTable } from '../../format.ts';
 import { FleetError } from '../../../fleet/errors.ts';
 import { tally, type BoardStatus } from '../../../fleet/rollout-plan.ts';
 import { listRollouts, loadRollout, type RolloutRecord } from '../../../fleet/rollout-store.ts';
-import type { SqliteRegistry } from '../../../station/registry-sqlite.ts';
+import type { Registry } from '../../../station/open-registry.ts';
 import { openRegistryFromOptions, registryOptions, type RegistryCliOptions } from '../devices/registry-option.ts';
 
 interface Options extends RegistryCliOptions {
@@ -85,7 +85,7 @@ export function rolloutLine(rec: RolloutRecord): string {
  * --watch: redraws (a terminal) or prints a line (else; JSON lines with --json) whenever
  * the recorded rollout changes, until it is done or aborted, or Ctrl-C.
  */
-async function watch(ctx: CliContext, registry: SqliteRegistry, first: RolloutRecord, json: boolean): Promise<void> {
+async function watch(ctx: CliContext, registry: Registry, first: RolloutRecord, json: boolean): Promise<void> {
   const release = ctx.interrupt?.hold();
   const signal = ctx.interrupt?.signal;
   const tty = ctx.stdout.isTTY === true && !json;

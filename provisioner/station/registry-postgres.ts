@@ -170,6 +170,10 @@ export class PgRegistry extends SqlRegistry {
     return this.retrying(async () => {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      // The server may end the connection between our statements (a restart): pg reports
+      // that as an 'error' event on the checked-out client, which must be heard, not thrown.
+      const onError = (e: Error) => (broken = e);
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK_KEY]);
@@ -182,6 +186,7 @@ export class PgRegistry extends SqlRegistry {
         throw e;
       } finally {
         // A connection that failed is dropped, not handed to the next query.
+        client.off('error', onError);
         client.release(broken);
       }
     });

@@ -59,7 +59,7 @@ Examples:
     .description("move a station's history from its SQLite registry into PostgreSQL: devices, rollouts, renewals and the audit chain, hashes unchanged")
     .requiredOption('--from <sqlite:path>', 'the SQLite registry file (sqlite:PATH or a path); read, never changed')
     .requiredOption('--to <postgres-url>', 'the PostgreSQL registry (postgres://user@host:5432/db?sslmode=verify-full&sslrootcert=ca.pem); empty, or holding an earlier move of the same chain')
-    .option('--audit-log <path>', 'the audit log of the SQLite station (default: audit.jsonl beside the registry file)')
+    .option('--audit-log <path>', 'audit log file of the SQLite station (default: audit.jsonl beside the registry file)')
     .option('--json', 'print what was moved as JSON')
     .addHelpText(
       'after',

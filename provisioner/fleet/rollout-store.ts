@@ -96,10 +96,32 @@ async function writeState(db: SqlQueries, id: string, state: RolloutState, at: s
   }
 }
 
+/**
+ * Records a new rollout. Refuses (writing nothing) an id already recorded, and boards an
+ * active (running or paused) rollout already targets — checked and written in one
+ * transaction, so two operators starting rollouts on the same boards at once cannot both
+ * win. A rollback may target the boards of the rollout it takes back.
+ */
 export async function createRollout(registry: Registry, rec: Omit<RolloutRecord, 'updatedAt'>): Promise<void> {
   await registry.transaction(async (db) => {
     if ((await rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [rec.id])).length > 0) {
       throw new FleetError('fleet.rollout.exists', `a rollout ${rec.id} is already recorded in the registry`, { hint: 'use `espfleet ota rollout resume` to continue it, or pick another --id' });
+    }
+    const ids = Object.keys(rec.state.boards);
+    const busy = ids.length === 0 ? [] : (await rows(
+      db,
+      `SELECT b.rollout_id, b.device_id FROM rollout_boards b JOIN rollouts r ON r.rollout_id = b.rollout_id
+       WHERE r.status IN ('running', 'paused') AND b.device_id IN (${ids.map(() => '?').join(', ')}) ORDER BY b.rollout_id, b.device_id`,
+      ids,
+    )).filter((r) => String(r.rollout_id) !== rec.spec.rollbackOf);
+    if (busy.length > 0) {
+      const others = [...new Set(busy.map((r) => String(r.rollout_id)))];
+      const boards = busy.map((r) => String(r.device_id));
+      throw new FleetError(
+        'fleet.rollout.overlap',
+        `${boards.length} of the boards (${boards.slice(0, 8).join(' ')}${boards.length > 8 ? ' …' : ''}) are in active rollout ${others.join(', ')}; rollout ${rec.id} was not recorded`,
+        { hint: `one rollout per board at a time: wait until ${others[0]} is done, abort it (\`espfleet ota rollout abort --id ${others[0]}\`), or --select other boards` },
+      );
     }
     await db.run("INSERT INTO rollouts (rollout_id, status, wave, wave_count, spec_json, waves_json, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '{\"started\":[],\"passed\":[]}', ?, ?, ?)", [
       rec.id,

@@ -18,6 +18,9 @@ import { RenewalJournal, type RenewalRow } from './renewal-journal.ts';
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
+/** How long a renewal holds its board against a rotation before the board confirms the new certificate. */
+const RENEWAL_CLAIM_MS = 15 * 60_000;
+
 export interface RenewalServiceOptions {
   ca: Ca;
   registry: Registry;
@@ -43,6 +46,10 @@ export type CsrOutcome =
 
 export class RenewalService {
   readonly journal: RenewalJournal;
+  /** Who holds a board's claim while its renewal is open (registry device_claims). */
+  private get claimHolder(): string {
+    return `renewd:${this.o.actor}`;
+  }
   private readonly clock: () => Date;
   /** The CA as this process last read it; other espfleet processes (ca revoke, a station) append to its index. */
   private ca: Ca;
@@ -140,6 +147,10 @@ export class RenewalService {
       certPem: null, errorCode: null, error: null, createdAt: now, updatedAt: now,
     };
     let row = base;
+    // One process changes a board's certificate at a time: a USB rotation holding the board
+    // refuses this renewal (station.registry.device_busy), and this claim refuses a rotation
+    // until the new certificate is confirmed (or the claim expires).
+    await this.o.registry.claimDevice(deviceId, this.claimHolder, 'renewal', RENEWAL_CLAIM_MS, this.clock());
     const cert: IssuedCertificate = await signCsr(this.ca, r.csrPem, {
       expectCn: deviceId,
       ...(this.o.days === undefined ? {} : { days: this.o.days }),
@@ -247,6 +258,7 @@ export class RenewalService {
     }
     for (const r of stale) await this.journal.put({ ...r, state: 'superseded', updatedAt: now });
     await this.journal.put({ ...row, state: 'confirmed', updatedAt: now });
+    await this.o.registry.releaseDevice(row.deviceId, this.claimHolder);
     await this.o.audit.append({
       action: 'certificate.renew',
       actor: this.o.actor,

@@ -58,6 +58,7 @@ export async function prepareRevocationRecord(config: StationConfig, opts: { clo
     const clock = opts.clock ? { clock: opts.clock } : {};
     const audit = registry ? await openStationAudit(registry, config.paths.audit, clock) : await openAuditLog(config.paths.audit, clock);
     const actor = opts.actor ?? whoAmI();
+    const claimed = new Set<string>();
     return {
       async record(cert: RevokedCertificate): Promise<RevocationRecord> {
         const now = (opts.clock?.() ?? new Date()).toISOString();
@@ -98,7 +99,16 @@ export async function prepareRevocationRecord(config: StationConfig, opts: { clo
         });
         return { path: config.paths.audit, seq: entry.seq };
       },
+      /**
+       * Claims the board for a rotation before its new certificate is signed, so the renewal
+       * service cannot change it at the same time (refused with station.registry.device_busy).
+       */
+      async claimForRotation(deviceId: string, ttlMs = 15 * 60_000): Promise<void> {
+        await registry?.claimDevice(deviceId, `rotate-cert:${actor}:${process.pid}`, 'rotation', ttlMs);
+        claimed.add(deviceId);
+      },
       async close(): Promise<void> {
+        for (const id of claimed) await registry?.releaseDevice(id, `rotate-cert:${actor}:${process.pid}`).catch(() => undefined);
         await registry?.close();
       },
     };

@@ -96,6 +96,33 @@ describe.each(registryBackends())('rollout store on $name', (backend) => {
     await reg.close();
   });
 
+  it('refuses boards an active rollout already targets, also when two operators start at once; an ended rollout frees them', async () => {
+    const where = await backend.fresh();
+    const reg = await openRegistry(where);
+    const other = await openRegistry(where);
+    const make = (id: string, ids: string[], rollbackOf?: string) => ({
+      id, actor: 'operator:alice', createdAt: new Date(t0).toISOString(), spec: { ...spec, ...(rollbackOf ? { rollbackOf } : {}) }, state: initialState([ids]),
+    });
+    await createRollout(reg, make('r1', ['esp32_00', 'esp32_01', 'esp32_02']));
+    const err = await createRollout(other, make('r2', ['esp32_02', 'esp32_03'])).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'fleet.rollout.overlap' });
+    expect((err as Error).message).toContain('1 of the boards (esp32_02) are in active rollout r1; rollout r2 was not recorded');
+    expect(await loadRollout(reg, 'r2')).toBeUndefined();
+    await createRollout(other, make('r3', ['esp32_03', 'esp32_04']));
+    // A rollback of r1 may take r1's boards back.
+    await createRollout(other, make('r1-rollback', ['esp32_00'], 'r1'));
+    // Two operators at once on the same boards: exactly one rollout is recorded.
+    const race = await Promise.allSettled([createRollout(reg, make('r5', ['esp32_08', 'esp32_09'])), createRollout(other, make('r6', ['esp32_09']))]);
+    expect(race.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(race.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'fleet.rollout.overlap' } });
+    // Once r3 has ended, its boards are free again.
+    const r3 = (await loadRollout(reg, 'r3'))!;
+    await saveRolloutState(reg, 'r3', { ...r3.state, status: 'aborted', abortReason: 'test' }, new Date(t0 + 1));
+    await createRollout(reg, make('r7', ['esp32_03']));
+    await reg.close();
+    await other.close();
+  });
+
   it('a driver killed after any step resumes exactly where it was: the same commands, none twice', async () => {
     const whole = await drive(await newRollout(backend), 12);
     expect(whole.slice(0, 1)).toEqual(['esp32_00']);

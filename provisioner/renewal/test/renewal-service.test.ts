@@ -172,6 +172,21 @@ describe('a good CSR', () => {
   }, 30_000);
 });
 
+describe('one process changes a board at a time', () => {
+  it('a board a USB rotation holds is refused with station.registry.device_busy, nothing issued; free again once released', async () => {
+    const s = await service();
+    const before = issuedCount();
+    await registry.claimDevice('board-b', 'rotate-cert:bob@bench2:4242', 'rotation', 60_000);
+    const out = await s.handleCsr('board-b', msg({ id: 'b1', cn: 'board-b', csr: await csr('/CN=board-b') }));
+    expect(out).toMatchObject({ kind: 'refused', code: 'station.registry.device_busy' });
+    expect((out as { reason: string }).reason).toContain('claimed for rotation by rotate-cert:bob@bench2:4242');
+    expect(issuedCount()).toBe(before);
+    expect(await s.journal.get('board-b', 'b1')).toMatchObject({ state: 'refused', errorCode: 'station.registry.device_busy', serial: null });
+    await registry.releaseDevice('board-b', 'rotate-cert:bob@bench2:4242');
+    expect(await registry.deviceClaim('board-b')).toBeUndefined();
+  }, 30_000);
+});
+
 describe('killed between signing and publishing', () => {
   it('after a restart the journaled certificate goes out again, once; a re-sent CSR gets it too', async () => {
     const first = await service();

@@ -58,7 +58,7 @@ const auditEntries = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim()
 async function registryView() {
   const reg = await openRegistry(join(dir, 'registry.sqlite'), { readOnly: true });
   try {
-    return { device: await reg.get(deviceId), rows: new RenewalJournal(reg).forDevice(deviceId) };
+    return { device: await reg.get(deviceId), rows: await new RenewalJournal(reg).forDevice(deviceId) };
   } finally {
     await reg.close();
   }

@@ -9,6 +9,7 @@ import { writeFileDurable } from '../io/files.ts';
 import { openAuditLog } from '../station/audit-log.ts';
 import type { StationConfig } from '../station/config.ts';
 import { openRegistry } from '../station/registry-sqlite.ts';
+import { isPostgresUrl, redactUrl } from '../station/registry-postgres.ts';
 import { sealArchive } from './archive-format.ts';
 import { checkStationFiles } from './contents.ts';
 import { BackupError } from './errors.ts';
@@ -43,6 +44,11 @@ export interface BackupSummary {
 export async function createBackup(cfg: StationConfig, opts: CreateBackupOptions): Promise<BackupSummary> {
   const out = resolve(opts.out);
   if (existsSync(out)) throw new BackupError('backup.exists', `${out} already exists; a backup never replaces a file`, { hint: 'choose a new file name' });
+  if (isPostgresUrl(cfg.paths.registry)) {
+    throw new BackupError('backup.registry_on_postgres', `${cfg.source}: the registry is a PostgreSQL database (${redactUrl(cfg.paths.registry)}); a station backup holds only a registry file`, {
+      hint: 'back the database up with pg_dump (docs/registry.md); nothing was written',
+    });
+  }
   const clock = opts.clock ?? (() => new Date());
   const actor = opts.actor ?? whoAmI();
   const id = randomBytes(8).toString('hex');

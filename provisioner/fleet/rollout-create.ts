@@ -6,7 +6,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readBundle, SIGNATURE_SLOTS } from '../../firmware-js/bundle/index.ts';
 import type { AuditLog, DeviceRecord } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
 import { FleetError } from './errors.ts';
 import { trustKey, type StationTrust } from './station-trust.ts';
 import type { BoardFacts } from './fleet-watch.ts';
@@ -51,7 +51,7 @@ export function actorOf(chainPem: string): string {
 }
 
 export interface CreateRolloutInput {
-  registry: SqliteRegistry;
+  registry: Registry;
   audit: AuditLog;
   id: string;
   actor: string;
@@ -79,7 +79,7 @@ export async function createRolloutFromFleet(input: CreateRolloutInput): Promise
   const { registry, audit, id, bundle } = input;
   checkRolloutId(id);
   checkCommandSpec({ url: input.url, version: bundle.version, ...(input.commitTimeout !== undefined ? { commitTimeout: input.commitTimeout } : {}) });
-  if (loadRollout(registry, id)) {
+  if (await loadRollout(registry, id)) {
     throw new FleetError('fleet.rollout.exists', `a rollout ${id} is already recorded in the registry`, { hint: `use \`espfleet ota rollout resume --id ${id}\` to continue it, or pick another --id` });
   }
   const boards = input.records.map((r) => {
@@ -123,7 +123,7 @@ export async function createRolloutFromFleet(input: CreateRolloutInput): Promise
       ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
     },
   });
-  return { record: loadRollout(registry, id)!, plan };
+  return { record: (await loadRollout(registry, id))!, plan };
 }
 
 /** A board made by the trusting station accepts only what that station's keys sign (station-trust.ts). */

@@ -7,7 +7,7 @@
 // is done, aborted or paused; or when `signal` aborts (Ctrl-C) between steps.
 import type { MqttClient } from 'mqtt';
 import type { AuditLog } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
 import { FleetError } from './errors.ts';
 import { FleetWatch, mqttBus, type RolloutBus, type WatchMessage } from './fleet-watch.ts';
 import { otaCommand, reportFromEvent, reportFromOtaStatus, type RolloutReport } from './ota-messages.ts';
@@ -41,7 +41,7 @@ export type DriverEvent =
   | { type: 'online'; id: string; online: boolean };
 
 export interface DriveOptions {
-  registry: SqliteRegistry;
+  registry: Registry;
   audit: AuditLog;
   /** A connected client (or any bus: tests use an in-memory one). */
   client: MqttClient | RolloutBus;
@@ -71,7 +71,7 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
   const clock = opts.clock ?? systemClock;
   const pollMs = opts.pollMs ?? 1000;
   const emit = opts.onEvent ?? (() => {});
-  const first = loadRollout(registry, id);
+  const first = await loadRollout(registry, id);
   if (!first) throw new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry ${registry.path}`, { hint: 'list them with `espfleet ota rollout status`' });
   const bus = opts.watch?.bus ?? (isBus(opts.client) ? opts.client : mqttBus(opts.client));
   const command = JSON.stringify(otaCommand(id, first.spec));
@@ -118,7 +118,7 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
 
   try {
     for (;;) {
-      if (opts.signal?.aborted) return { record: loadRollout(registry, id)!, ended: 'stopped' };
+      if (opts.signal?.aborted) return { record: (await loadRollout(registry, id))!, ended: 'stopped' };
       if (lost) throw new FleetError('fleet.mqtt.lost', `rollout ${id}: the connection to the broker was lost`, { hint: `nothing is lost: \`espfleet ota rollout resume --id ${id}\` continues from the registry` });
       dirty = false;
       if (reports.length > 0) await applyReports(reports.splice(0));
@@ -127,7 +127,7 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
       const step = await stepRollout(registry, audit, id, watch.online(), new Date(now), actor);
       await carryOut(step.actions, step.state.waveCount, step.state.boards);
       const status = step.state.status;
-      if (status === 'done' || status === 'aborted' || status === 'paused') return { record: loadRollout(registry, id)!, ended: status };
+      if (status === 'done' || status === 'aborted' || status === 'paused') return { record: (await loadRollout(registry, id))!, ended: status };
       if (step.actions.length > 0 || dirty) continue;
       const delay = Math.max(0, Math.min(pollMs, step.wakeAt === undefined ? pollMs : step.wakeAt - now));
       const cancel = new AbortController();
@@ -146,7 +146,7 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
   async function redeliver(): Promise<void> {
     // After the first step only boards that came back online are candidates: no registry read otherwise.
     if (started && comeBack.size === 0) return;
-    const boards = loadRollout(registry, id)?.state.boards ?? {};
+    const boards = (await loadRollout(registry, id))?.state.boards ?? {};
     const online = watch.online();
     const candidates = started ? [...comeBack] : Object.keys(boards);
     started = true;
@@ -182,7 +182,7 @@ export async function driveRollout(opts: DriveOptions): Promise<DriveResult> {
     const at = new Date(clock.now());
     // Most reports change nothing (progress within `downloading`, a retained word already
     // applied): judged on a plain read, so they cost no locked write of the registry.
-    const cur = loadRollout(registry, id);
+    const cur = await loadRollout(registry, id);
     if (cur && batch.reduce((s, r) => applyReport(s, r), cur.state) === cur.state) return;
     const { before, after, changed } = await updateRollout(registry, id, at, (rec) => {
       let s = rec.state;

@@ -2,9 +2,10 @@
 // it records: a step's new state (boards marked commanded) is committed to the registry
 // before any message leaves, so a killed driver's `resume` reloads it and never commands a
 // board twice. Each step is audited (rollout.start, rollout.command, rollout.wave, …).
-import type { Database, SqlValue } from 'sql.js';
+// Works on either registry backend (station/sql-port.ts); every write is one transaction.
+import type { Registry } from '../station/open-registry.ts';
 import type { AuditAction, AuditLog } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { SqlParam, SqlQueries, SqlRow } from '../station/sql-port.ts';
 import { FleetError } from './errors.ts';
 import type { RolloutPolicy } from './rollout-policy.ts';
 import { applyActions, nextActions, type BoardRollout, type BoardStatus, type RolloutAction, type RolloutState, type RolloutStatus } from './rollout-plan.ts';
@@ -31,24 +32,14 @@ export interface RolloutRecord {
   state: RolloutState;
 }
 
-function rows(db: Database, sql: string, params: SqlValue[] = []): Record<string, SqlValue>[] {
-  const st = db.prepare(sql);
-  try {
-    st.bind(params);
-    const out: Record<string, SqlValue>[] = [];
-    while (st.step()) out.push(st.getAsObject());
-    return out;
-  } finally {
-    st.free();
-  }
-}
+const rows = (db: SqlQueries, sql: string, params: SqlParam[] = []): Promise<SqlRow[]> => db.query(sql, params);
 
-function readIn(db: Database, id: string): RolloutRecord | undefined {
-  const r = rows(db, 'SELECT * FROM rollouts WHERE rollout_id = ?', [id])[0];
+async function readIn(db: SqlQueries, id: string): Promise<RolloutRecord | undefined> {
+  const r = (await rows(db, 'SELECT * FROM rollouts WHERE rollout_id = ?', [id]))[0];
   if (!r) return undefined;
   const waves = JSON.parse(String(r.waves_json)) as { started: (number | null)[]; passed: (number | null)[] };
   const boards: Record<string, BoardRollout> = {};
-  for (const b of rows(db, 'SELECT * FROM rollout_boards WHERE rollout_id = ? ORDER BY device_id', [id])) {
+  for (const b of await rows(db, 'SELECT * FROM rollout_boards WHERE rollout_id = ? ORDER BY device_id', [id])) {
     const id = String(b.device_id);
     boards[id] = {
       id,
@@ -77,9 +68,9 @@ function readIn(db: Database, id: string): RolloutRecord | undefined {
   };
 }
 
-function writeState(db: Database, id: string, state: RolloutState, at: string): void {
+async function writeState(db: SqlQueries, id: string, state: RolloutState, at: string): Promise<void> {
   const waves = { started: state.waveStartedAt.map((v) => v ?? null), passed: state.wavePassedAt.map((v) => v ?? null) };
-  db.run('UPDATE rollouts SET status = ?, wave = ?, wave_count = ?, waves_json = ?, abort_reason = ?, updated_at = ? WHERE rollout_id = ?', [
+  await db.run('UPDATE rollouts SET status = ?, wave = ?, wave_count = ?, waves_json = ?, abort_reason = ?, updated_at = ? WHERE rollout_id = ?', [
     state.status,
     state.wave,
     state.waveCount,
@@ -88,7 +79,7 @@ function writeState(db: Database, id: string, state: RolloutState, at: string): 
     at,
     id,
   ]);
-  const stored = new Map(rows(db, 'SELECT device_id, commanded_at FROM rollout_boards WHERE rollout_id = ?', [id]).map((r) => [String(r.device_id), r.commanded_at]));
+  const stored = new Map((await rows(db, 'SELECT device_id, commanded_at FROM rollout_boards WHERE rollout_id = ?', [id])).map((r) => [String(r.device_id), r.commanded_at]));
   for (const b of Object.values(state.boards)) {
     const before = stored.get(b.id);
     // The one rule the store keeps itself: a board's command time, once written, never changes.
@@ -97,7 +88,7 @@ function writeState(db: Database, id: string, state: RolloutState, at: string): 
         hint: 'a rollout commands each board once; this is a bug in the driver, nothing was written',
       });
     }
-    db.run(
+    await db.run(
       `INSERT INTO rollout_boards (rollout_id, device_id, wave, status, commanded_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (rollout_id, device_id) DO UPDATE SET status = excluded.status, commanded_at = excluded.commanded_at, updated_at = excluded.updated_at`,
       [id, b.id, b.wave, b.status, b.commandedAt ?? null, b.updatedAt ?? null],
@@ -105,12 +96,34 @@ function writeState(db: Database, id: string, state: RolloutState, at: string): 
   }
 }
 
-export async function createRollout(registry: SqliteRegistry, rec: Omit<RolloutRecord, 'updatedAt'>): Promise<void> {
-  await registry.write((db) => {
-    if (rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [rec.id]).length > 0) {
+/**
+ * Records a new rollout. Refuses (writing nothing) an id already recorded, and boards an
+ * active (running or paused) rollout already targets — checked and written in one
+ * transaction, so two operators starting rollouts on the same boards at once cannot both
+ * win. A rollback may target the boards of the rollout it takes back.
+ */
+export async function createRollout(registry: Registry, rec: Omit<RolloutRecord, 'updatedAt'>): Promise<void> {
+  await registry.transaction(async (db) => {
+    if ((await rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [rec.id])).length > 0) {
       throw new FleetError('fleet.rollout.exists', `a rollout ${rec.id} is already recorded in the registry`, { hint: 'use `espfleet ota rollout resume` to continue it, or pick another --id' });
     }
-    db.run("INSERT INTO rollouts (rollout_id, status, wave, wave_count, spec_json, waves_json, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '{\"started\":[],\"passed\":[]}', ?, ?, ?)", [
+    const ids = Object.keys(rec.state.boards);
+    const busy = ids.length === 0 ? [] : (await rows(
+      db,
+      `SELECT b.rollout_id, b.device_id FROM rollout_boards b JOIN rollouts r ON r.rollout_id = b.rollout_id
+       WHERE r.status IN ('running', 'paused') AND b.device_id IN (${ids.map(() => '?').join(', ')}) ORDER BY b.rollout_id, b.device_id`,
+      ids,
+    )).filter((r) => String(r.rollout_id) !== rec.spec.rollbackOf);
+    if (busy.length > 0) {
+      const others = [...new Set(busy.map((r) => String(r.rollout_id)))];
+      const boards = busy.map((r) => String(r.device_id));
+      throw new FleetError(
+        'fleet.rollout.overlap',
+        `${boards.length} of the boards (${boards.slice(0, 8).join(' ')}${boards.length > 8 ? ' …' : ''}) are in active rollout ${others.join(', ')}; rollout ${rec.id} was not recorded`,
+        { hint: `one rollout per board at a time: wait until ${others[0]} is done, abort it (\`espfleet ota rollout abort --id ${others[0]}\`), or --select other boards` },
+      );
+    }
+    await db.run("INSERT INTO rollouts (rollout_id, status, wave, wave_count, spec_json, waves_json, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '{\"started\":[],\"passed\":[]}', ?, ?, ?)", [
       rec.id,
       rec.state.status,
       rec.state.wave,
@@ -120,23 +133,28 @@ export async function createRollout(registry: SqliteRegistry, rec: Omit<RolloutR
       rec.createdAt,
       rec.createdAt,
     ]);
-    writeState(db, rec.id, rec.state, rec.createdAt);
+    await writeState(db, rec.id, rec.state, rec.createdAt);
   });
 }
 
-export function loadRollout(registry: SqliteRegistry, id: string): RolloutRecord | undefined {
-  return registry.read((db) => readIn(db, id));
+export function loadRollout(registry: Registry, id: string): Promise<RolloutRecord | undefined> {
+  return readIn(registry, id);
 }
 
-export function listRollouts(registry: SqliteRegistry): RolloutRecord[] {
-  return registry.read((db) => rows(db, 'SELECT rollout_id FROM rollouts ORDER BY created_at, rollout_id').map((r) => readIn(db, String(r.rollout_id))!));
+export async function listRollouts(registry: Registry): Promise<RolloutRecord[]> {
+  const out: RolloutRecord[] = [];
+  for (const r of await rows(registry, 'SELECT rollout_id FROM rollouts ORDER BY created_at, rollout_id')) {
+    const rec = await readIn(registry, String(r.rollout_id));
+    if (rec) out.push(rec);
+  }
+  return out;
 }
 
 /** Writes a step's resulting state; refuses (writing nothing) if it would re-command a board. */
-export async function saveRolloutState(registry: SqliteRegistry, id: string, state: RolloutState, at: Date): Promise<void> {
-  await registry.write((db) => {
-    if (rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [id]).length === 0) throw new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry`);
-    writeState(db, id, state, at.toISOString());
+export async function saveRolloutState(registry: Registry, id: string, state: RolloutState, at: Date): Promise<void> {
+  await registry.transaction(async (db) => {
+    if ((await rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [id])).length === 0) throw new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry`);
+    await writeState(db, id, state, at.toISOString());
   });
 }
 
@@ -168,14 +186,14 @@ export async function auditActions(audit: AuditLog, id: string, actor: string, a
  * board recorded as commanded missed its message and times out).
  */
 export async function stepRollout(
-  registry: SqliteRegistry,
+  registry: Registry,
   audit: AuditLog,
   id: string,
   fleet: ReadonlyMap<string, { online: boolean }>,
   now: Date,
   actor: string,
 ): Promise<{ actions: RolloutAction[]; state: RolloutState; wakeAt?: number }> {
-  const rec = loadRollout(registry, id);
+  const rec = await loadRollout(registry, id);
   if (!rec) throw new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry`, { hint: 'list them with `espfleet ota rollout status`' });
   const quick = nextActions(rec.state, fleet, rec.spec.policy, now.getTime());
   // Most steps (a poll, a report that changed nothing) plan nothing: no lock, no write.
@@ -199,22 +217,22 @@ export async function stepRollout(
  * state as it is on disk now and returns the new state (undefined: nothing to write).
  */
 export async function updateRollout(
-  registry: SqliteRegistry,
+  registry: Registry,
   id: string,
   at: Date,
   change: (rec: RolloutRecord) => RolloutState | undefined,
 ): Promise<{ before: RolloutRecord; after: RolloutRecord; changed: boolean }> {
   let result: { before: RolloutRecord; after: RolloutRecord; changed: boolean } | undefined;
   const notFound = () => new FleetError('fleet.rollout.not_found', `no rollout ${id} in the registry ${registry.path}`, { hint: 'list them with `espfleet ota rollout status`' });
-  await registry.write((db) => {
-    const rec = readIn(db, id);
+  await registry.transaction(async (db) => {
+    const rec = await readIn(db, id);
     if (!rec) throw notFound();
     const next = change(rec);
     if (next === undefined) {
       result = { before: rec, after: rec, changed: false };
       return;
     }
-    writeState(db, id, next, at.toISOString());
+    await writeState(db, id, next, at.toISOString());
     result = { before: rec, after: { ...rec, state: next, updatedAt: at.toISOString() }, changed: true };
   });
   return result!;

@@ -1,7 +1,7 @@
 // `devices expiring`: which boards' certificates end within a window, from the registry,
 // with the renewal service's last attempt for each (the journal, renewal-journal.ts).
 import type { DeviceRecord } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
 import { RenewalJournal, type RenewalRow } from './renewal-journal.ts';
 
 const DAY_MS = 86_400_000;
@@ -17,8 +17,8 @@ export interface ExpiringDevice {
 }
 
 /** Devices (not revoked) whose certificate ends before now + withinMs, soonest first. */
-export async function expiringDevices(registry: SqliteRegistry, withinMs: number, now = new Date()): Promise<ExpiringDevice[]> {
-  const last = new RenewalJournal(registry).latestByDevice();
+export async function expiringDevices(registry: Registry, withinMs: number, now = new Date()): Promise<ExpiringDevice[]> {
+  const last = await new RenewalJournal(registry).latestByDevice();
   const horizon = now.getTime() + withinMs;
   return (await registry.list())
     .filter((d) => d.status !== 'revoked' && d.certNotAfter !== null && Date.parse(d.certNotAfter) <= horizon)

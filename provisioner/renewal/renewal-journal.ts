@@ -3,8 +3,8 @@
 // index records it and before it is published, so a killed `ca renewd` re-sends the same
 // certificate for a re-sent request and never signs one request twice. The table is the
 // registry's migration 5 (station/registry-migrations.ts).
-import type { Database, SqlValue } from 'sql.js';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
+import { textOrNull, type SqlParam, type SqlQueries } from '../station/sql-port.ts';
 
 export type RenewalState = 'signed' | 'published' | 'confirmed' | 'superseded' | 'refused';
 
@@ -43,52 +43,44 @@ const COLUMNS: ReadonlyArray<readonly [string, keyof RenewalRow]> = [
 ];
 
 
-function select(db: Database, where: string, params: SqlValue[]): RenewalRow[] {
-  const s = db.prepare(`SELECT * FROM renewals ${where}`, params);
-  const out: RenewalRow[] = [];
-  try {
-    while (s.step()) {
-      const r = s.getAsObject();
-      const row: Record<string, unknown> = {};
-      for (const [c, k] of COLUMNS) row[k] = r[c] === undefined || r[c] === null ? null : String(r[c]);
-      out.push(row as unknown as RenewalRow);
-    }
-  } finally {
-    s.free();
-  }
-  return out;
+async function select(db: SqlQueries, where: string, params: SqlParam[]): Promise<RenewalRow[]> {
+  return (await db.query(`SELECT * FROM renewals ${where}`, params)).map((r) => {
+    const row: Record<string, unknown> = {};
+    for (const [c, k] of COLUMNS) row[k] = textOrNull(r[c]);
+    return row as unknown as RenewalRow;
+  });
 }
 
 export class RenewalJournal {
-  constructor(private readonly registry: SqliteRegistry) {}
+  constructor(private readonly registry: Registry) {}
 
-  get(deviceId: string, req: string): RenewalRow | undefined {
-    return this.registry.read((db) => select(db, 'WHERE device_id = ? AND req_id = ?', [deviceId, req]))[0];
+  async get(deviceId: string, req: string): Promise<RenewalRow | undefined> {
+    return (await select(this.registry, 'WHERE device_id = ? AND req_id = ?', [deviceId, req]))[0];
   }
 
   /** Rows of one device, newest first. */
-  forDevice(deviceId: string): RenewalRow[] {
-    return this.registry.read((db) => select(db, 'WHERE device_id = ? ORDER BY created_at DESC, req_id DESC', [deviceId]));
+  forDevice(deviceId: string): Promise<RenewalRow[]> {
+    return select(this.registry, 'WHERE device_id = ? ORDER BY created_at DESC, req_id DESC', [deviceId]);
   }
 
-  inState(...states: RenewalState[]): RenewalRow[] {
-    return this.registry.read((db) => select(db, `WHERE state IN (${states.map(() => '?').join(', ')}) ORDER BY created_at, device_id`, states));
+  inState(...states: RenewalState[]): Promise<RenewalRow[]> {
+    return select(this.registry, `WHERE state IN (${states.map(() => '?').join(', ')}) ORDER BY created_at, device_id`, states);
   }
 
   /** The newest row of every device (for `devices expiring`). */
-  latestByDevice(): Map<string, RenewalRow> {
+  async latestByDevice(): Promise<Map<string, RenewalRow>> {
     const out = new Map<string, RenewalRow>();
-    for (const r of this.registry.read((db) => select(db, 'ORDER BY created_at, req_id', []))) out.set(r.deviceId, r);
+    for (const r of await select(this.registry, 'ORDER BY created_at, req_id', [])) out.set(r.deviceId, r);
     return out;
   }
 
   /** Inserts or replaces the row; durable when it resolves. */
   async put(row: RenewalRow): Promise<void> {
-    await this.registry.write((db) => {
-      db.run(
+    await this.registry.transaction(async (db) => {
+      await db.run(
         `INSERT INTO renewals (${COLUMNS.map((c) => c[0]).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
          ON CONFLICT (device_id, req_id) DO UPDATE SET ${COLUMNS.slice(2).map((c) => `${c[0]} = excluded.${c[0]}`).join(', ')}`,
-        COLUMNS.map(([, k]) => row[k] as SqlValue),
+        COLUMNS.map(([, k]) => row[k] as SqlParam),
       );
     });
   }

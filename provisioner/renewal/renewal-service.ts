@@ -10,7 +10,7 @@ import { assertDeviceId, CA_FILES, issuingRecords, openCaRecords, revoke, type C
 import { checkCsrPolicy, parseCsr, signCsr, type ParsedCsr } from '../../certs/csr.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
 import { withCertificate, type AuditLog, type DeviceRecord } from '../station/records.ts';
-import type { SqliteRegistry } from '../station/registry-sqlite.ts';
+import type { Registry } from '../station/open-registry.ts';
 import { RenewalError } from './errors.ts';
 import { issuedTopic, parseCsrRequest, requestIdOf } from './csr-request.ts';
 import type { RateLimit } from './rate-limit.ts';
@@ -18,9 +18,12 @@ import { RenewalJournal, type RenewalRow } from './renewal-journal.ts';
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
+/** How long a renewal holds its board against a rotation before the board confirms the new certificate. */
+const RENEWAL_CLAIM_MS = 15 * 60_000;
+
 export interface RenewalServiceOptions {
   ca: Ca;
-  registry: SqliteRegistry;
+  registry: Registry;
   audit: AuditLog;
   /** Who signs: the renewer identity, e.g. renewer:renewd-1 (the audit actor). */
   actor: string;
@@ -43,6 +46,10 @@ export type CsrOutcome =
 
 export class RenewalService {
   readonly journal: RenewalJournal;
+  /** Who holds a board's claim while its renewal is open (registry device_claims). */
+  private get claimHolder(): string {
+    return `renewd:${this.o.actor}`;
+  }
   private readonly clock: () => Date;
   /** The CA as this process last read it; other espfleet processes (ca revoke, a station) append to its index. */
   private ca: Ca;
@@ -102,7 +109,7 @@ export class RenewalService {
 
   /** At start: certificates journaled but not known to be delivered go out again (same bytes). */
   async recover(): Promise<number> {
-    const rows = this.journal.inState('signed');
+    const rows = await this.journal.inState('signed');
     for (const row of rows) {
       await this.ensureIndexed(row);
       await this.sendCert(row);
@@ -123,7 +130,7 @@ export class RenewalService {
   private async decide(deviceId: string, payload: Uint8Array): Promise<CsrOutcome> {
     const r = parseCsrRequest(deviceId, payload);
     const csrSha256 = sha256(r.csrPem);
-    const prior = this.journal.get(deviceId, r.req);
+    const prior = await this.journal.get(deviceId, r.req);
     if (prior) {
       if (prior.csrSha256 !== csrSha256) {
         throw new RenewalError('renewal.csr.replayed', `request id ${JSON.stringify(r.req)} was already used for another CSR`, { hint: 'every renewal attempt needs a new request id' });
@@ -150,13 +157,17 @@ export class RenewalService {
     checkCsrPolicy(csr, deviceId);
     const spkiSha256 = sha256(csr.spki);
     this.checkKeyIsNew(deviceId, spkiSha256);
-    this.checkRate(deviceId);
+    await this.checkRate(deviceId);
     const now = this.clock().toISOString();
     const base: RenewalRow = {
       deviceId, req: r.req, state: 'signed', csrSha256, spkiSha256, oldSerial: device.certSerial, serial: null, notAfter: null,
       certPem: null, errorCode: null, error: null, createdAt: now, updatedAt: now,
     };
     let row = base;
+    // One process changes a board's certificate at a time: a USB rotation holding the board
+    // refuses this renewal (station.registry.device_busy), and this claim refuses a rotation
+    // until the new certificate is confirmed (or the claim expires).
+    await this.o.registry.claimDevice(deviceId, this.claimHolder, 'renewal', RENEWAL_CLAIM_MS, this.clock());
     const cert: IssuedCertificate = await signCsr(this.ca, r.csrPem, {
       expectCn: deviceId,
       ...(this.o.days === undefined ? {} : { days: this.o.days }),
@@ -189,9 +200,9 @@ export class RenewalService {
     }
   }
 
-  private checkRate(deviceId: string): void {
+  private async checkRate(deviceId: string): Promise<void> {
     const since = this.clock().getTime() - this.o.rateLimit.windowMs;
-    const recent = this.journal.forDevice(deviceId).filter((r) => r.state !== 'refused' && Date.parse(r.createdAt) > since);
+    const recent = (await this.journal.forDevice(deviceId)).filter((r) => r.state !== 'refused' && Date.parse(r.createdAt) > since);
     if (recent.length >= this.o.rateLimit.count) {
       throw new RenewalError('renewal.rate_limited', `${deviceId} already got ${recent.length} certificate(s) within the rate-limit window (${this.o.rateLimit.count} per ${this.o.rateLimit.windowMs / 1000} s)`, {
         hint: 'try again later, or raise --rate-limit',
@@ -202,7 +213,7 @@ export class RenewalService {
   private async refuse(deviceId: string, req: string | null, code: string, reason: string, payload: Uint8Array): Promise<CsrOutcome> {
     const now = this.clock().toISOString();
     // A replayed id keeps its first row; any other refusal with an id is journaled (the last attempt).
-    if (req !== null && code !== 'renewal.csr.replayed' && this.journal.get(deviceId, req) === undefined) {
+    if (req !== null && code !== 'renewal.csr.replayed' && (await this.journal.get(deviceId, req)) === undefined) {
       await this.journal.put({
         deviceId, req, state: 'refused', csrSha256: sha256(payload), spkiSha256: null, oldSerial: null, serial: null, notAfter: null, certPem: null,
         errorCode: code, error: reason, createdAt: now, updatedAt: now,
@@ -232,7 +243,7 @@ export class RenewalService {
       return undefined;
     }
     if (s?.online !== true || typeof s.cert_expiry !== 'number') return undefined;
-    const open = this.journal.forDevice(deviceId).filter((r) => r.state === 'signed' || r.state === 'published');
+    const open = (await this.journal.forDevice(deviceId)).filter((r) => r.state === 'signed' || r.state === 'published');
     const row = open.find((r) => r.notAfter !== null && Date.parse(r.notAfter) / 1000 === s.cert_expiry);
     if (!row) return undefined;
     await this.confirm(row, open.filter((r) => r !== row && r.createdAt <= row.createdAt));
@@ -264,6 +275,7 @@ export class RenewalService {
     }
     for (const r of stale) await this.journal.put({ ...r, state: 'superseded', updatedAt: now });
     await this.journal.put({ ...row, state: 'confirmed', updatedAt: now });
+    await this.o.registry.releaseDevice(row.deviceId, this.claimHolder);
     await this.o.audit.append({
       action: 'certificate.renew',
       actor: this.o.actor,

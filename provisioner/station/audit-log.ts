@@ -192,17 +192,7 @@ export class FileAuditLog implements AuditLog {
     // Another writer, or tampering with the tail, is caught before we chain onto it;
     // edits further back are found by verifyAuditLog and by the next open.
     if (!this.tailUnchanged()) this.resync();
-    const body: Omit<AuditEntry, 'hash'> = {
-      seq: this.seq,
-      at: this.clock().toISOString(),
-      action: input.action,
-      actor: input.actor,
-      subject: { ...input.subject },
-      ...(input.details === undefined ? {} : { details: JSON.parse(canonicalJson(input.details)) as Record<string, unknown> }),
-      prev: this.prev,
-    };
-    const entry: AuditEntry = { ...body, hash: entryHash(body) };
-    const line = canonicalJson(entry);
+    const { entry, line } = makeAuditEntry(this.seq, this.prev, this.clock(), input);
     const bytes = Buffer.from(`${line}\n`, 'utf8');
     const fd = openSync(this.path, 'a', 0o644);
     try {
@@ -275,19 +265,11 @@ function scanLog(path: string, opts: AuditVerifyOptions = {}): Scan {
   const lines = text === '' ? [] : text.split('\n');
   const complete = lines.length > 0 && lines[lines.length - 1] === '';
   if (complete) lines.pop();
-  let prev = GENESIS_PREV;
-  let lastLine: string | undefined;
   const firstLine = lines[0];
+  const chain = chainProblem(lines, complete);
+  const lastLine = chain === undefined ? lines[lines.length - 1] : chain.line === 1 ? undefined : lines[chain.line - 2];
   const fail = (line: number, reason: string): Scan => ({ result: { ok: false, entries: line - 1, problem: { line, reason } }, firstLine, lastLine, size });
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const n = i + 1;
-    if (i === lines.length - 1 && !complete) return fail(n, 'incomplete last line (no newline at its end): a truncated or interrupted write');
-    const reason = checkLine(line, i, prev);
-    if (reason !== undefined) return fail(n, reason);
-    prev = sha256Hex(line);
-    lastLine = line;
-  }
+  if (chain !== undefined) return fail(chain.line, chain.reason);
   const head = readHead(path);
   if (head === undefined && lines.length > 0) {
     return fail(lines.length + 1, `the head file ${headPath(path)} is missing: lines may have been removed from the end`);
@@ -304,20 +286,69 @@ function scanLog(path: string, opts: AuditVerifyOptions = {}): Scan {
       return fail(head.entries + 2, `the head file records ${head.entries} entries; lines after ${head.entries + 1} were added by something else`);
     }
   }
-  const anchor = opts.anchor;
-  if (anchor !== undefined) {
-    const where = opts.anchorSource ?? 'the registry';
-    if (anchor.entries > lines.length) {
-      return fail(lines.length + 1, `missing: ${where} anchors ${anchor.entries} entries but the log has ${lines.length} (lines removed from the end)`);
-    }
-    if (firstLine === undefined || chainId(firstLine) !== anchor.chain) return fail(1, `the log is not the chain ${where} anchors (it was replaced)`);
-    if (sha256Hex(lines[anchor.entries - 1] as string) !== anchor.last) return fail(anchor.entries, `does not match the anchor in ${where} (the log was rewritten)`);
-    if (lines.length > anchor.entries + 1) {
-      return fail(anchor.entries + 2, `${where} anchors ${anchor.entries} entries; lines after ${anchor.entries + 1} were not anchored`);
-    }
+  if (opts.anchor !== undefined) {
+    const problem = anchorProblem(lines, opts.anchor, opts.anchorSource ?? 'the registry');
+    if (problem !== undefined) return fail(problem.line, problem.reason);
   }
   return { result: { ok: true, entries: lines.length }, firstLine, lastLine, size };
 }
+
+/** The first line that breaks the chain (1-based), or undefined. */
+function chainProblem(lines: readonly string[], complete = true): { line: number; reason: string } | undefined {
+  let prev = GENESIS_PREV;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (i === lines.length - 1 && !complete) return { line: i + 1, reason: 'incomplete last line (no newline at its end): a truncated or interrupted write' };
+    const reason = checkLine(line, i, prev);
+    if (reason !== undefined) return { line: i + 1, reason };
+    prev = sha256Hex(line);
+  }
+  return undefined;
+}
+
+/** Whether `lines` are the chain `anchor` records (the anchor may be one entry behind). */
+function anchorProblem(lines: readonly string[], anchor: AuditAnchor, where: string): { line: number; reason: string } | undefined {
+  const firstLine = lines[0];
+  if (anchor.entries > lines.length) {
+    return { line: lines.length + 1, reason: `missing: ${where} anchors ${anchor.entries} entries but the log has ${lines.length} (lines removed from the end)` };
+  }
+  if (firstLine === undefined || chainId(firstLine) !== anchor.chain) return { line: 1, reason: `the log is not the chain ${where} anchors (it was replaced)` };
+  if (sha256Hex(lines[anchor.entries - 1] as string) !== anchor.last) return { line: anchor.entries, reason: `does not match the anchor in ${where} (the log was rewritten)` };
+  if (lines.length > anchor.entries + 1) {
+    return { line: anchor.entries + 2, reason: `${where} anchors ${anchor.entries} entries; lines after ${anchor.entries + 1} were not anchored` };
+  }
+  return undefined;
+}
+
+/**
+ * Verifies a chain held as lines elsewhere than a file (the audit_entries table of a
+ * registry on PostgreSQL): every line canonical, hashed, chained and in order, and, when
+ * given, matching the anchor.
+ */
+export function verifyAuditLines(lines: readonly string[], opts: AuditVerifyOptions = {}): AuditVerifyResult {
+  const problem = chainProblem(lines) ?? (opts.anchor === undefined ? undefined : anchorProblem(lines, opts.anchor, opts.anchorSource ?? 'the registry'));
+  return problem === undefined ? { ok: true, entries: lines.length } : { ok: false, entries: problem.line - 1, problem };
+}
+
+/** One new entry chained onto `prev` (the sha256 of the line before, or GENESIS_PREV). */
+export function makeAuditEntry(seq: number, prev: string, at: Date, input: AuditInput): { entry: AuditEntry; line: string } {
+  checkInput(input);
+  const body: Omit<AuditEntry, 'hash'> = {
+    seq,
+    at: at.toISOString(),
+    action: input.action,
+    actor: input.actor,
+    subject: { ...input.subject },
+    ...(input.details === undefined ? {} : { details: JSON.parse(canonicalJson(input.details)) as Record<string, unknown> }),
+    prev,
+  };
+  const entry: AuditEntry = { ...body, hash: entryHash(body) };
+  return { entry, line: canonicalJson(entry) };
+}
+
+export type AuditInput = Pick<AuditEntry, 'action' | 'actor' | 'subject'> & { details?: Record<string, unknown> };
+
+export { sha256Hex as lineHash };
 
 function checkLine(line: string, index: number, prev: string): string | undefined {
   if (line === '') return 'empty line';

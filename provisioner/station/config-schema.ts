@@ -186,6 +186,18 @@ export function pathWithDefault(def: string): Leaf<string> {
   );
 }
 
+/**
+ * Where the registry is: a postgres:// URL (kept as written: it is not a path), `sqlite:PATH`
+ * or a plain path (resolved like every path).
+ */
+export function registryWithDefault(def: string): Leaf<string> {
+  const read = (text: string, c: ReadContext) => (/^postgres(ql)?:\/\//i.test(text) ? text : resolvePath(text.replace(/^sqlite:(\/\/)?/i, ''), c));
+  return leaf(
+    (v, p, c) => read(readString(v, p, c, { expected: 'a path or a postgres:// URL' }), c),
+    (_p, c) => resolvePath(def, c),
+  );
+}
+
 export function pathList(max: number, what: string): Leaf<string[]> {
   return leaf(
     (v, p, c) => {

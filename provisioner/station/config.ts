@@ -21,6 +21,7 @@ import {
   optionalString,
   pathList,
   pathWithDefault,
+  registryWithDefault,
   readTable,
   requiredString,
   stringList,
@@ -131,7 +132,8 @@ export const stationSchema = table({
     baud: integer(921600, 9600, 5_000_000),
   }),
   paths: table({
-    registry: pathWithDefault('registry.sqlite'),
+    /** A path (the SQLite file) or a postgres:// URL (a shared registry, docs/registry.md). */
+    registry: registryWithDefault('registry.sqlite'),
     audit: pathWithDefault('audit.jsonl'),
     journal_dir: pathWithDefault('journal'),
   }),

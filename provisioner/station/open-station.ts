@@ -7,11 +7,11 @@ import { readBundle, type Bundle } from '../../firmware-js/bundle/index.ts';
 import { isEspfleetError } from '../../firmware-js/errors.ts';
 import type { CliContext } from '../cli/context.ts';
 import { resolvePassphrase } from '../cli/secrets.ts';
-import { openAuditLog } from './audit-log.ts';
+import { openStationAudit } from './audit-sql.ts';
 import { openEscrow } from './escrow-stores.ts';
 import { agentConf, caPassphraseSource, keystoreSecretSource, type PassphraseSource, type StationConfig } from './config.ts';
 import { checkBundle, StationError, type PipelineContext } from './pipeline.ts';
-import { openRegistry } from './registry-sqlite.ts';
+import { openRegistryAt } from './open-registry.ts';
 import type { AuditLog } from './records.ts';
 
 /** Where secrets come from: the environment and, on a terminal, a prompt. */
@@ -89,11 +89,12 @@ export async function openStation(config: StationConfig, io: SecretsIo, opts: Op
     beforeBoards(e, wrongSecret ? hint : undefined);
   }
 
-  const registry = await openRegistry(config.paths.registry);
+  const registry = await openRegistryAt(config.paths.registry);
   let audit: AuditLog;
   try {
-    // The registry anchors the audit chain (count + last hash), so a cut log is found.
-    audit = await openAuditLog(config.paths.audit, { anchor: registry });
+    // The registry anchors the audit chain (count + last hash), so a cut log is found; on
+    // PostgreSQL it holds the chain itself, shared by every station.
+    audit = await openStationAudit(registry, config.paths.audit);
   } catch (e) {
     await registry.close();
     throw e;

@@ -1,20 +1,23 @@
 // The registry's schema history: ordered, numbered migrations applied once each and
 // recorded in `schema_version`, so an old registry file upgrades in place and a file
-// from a newer espfleet is refused rather than misread.
-import type { Database } from 'sql.js';
+// from a newer espfleet is refused rather than misread. Both backends (the SQLite file,
+// PostgreSQL) run the same migrations: `up` gets the open transaction and writes the
+// portable subset of SQL (station/sql-port.ts); `db.run(sql)` takes several statements.
+import type { SqlQueries } from './sql-port.ts';
 
 export interface Migration {
   version: number;
   description: string;
-  up(db: Database): void;
+  /** Runs inside the migration's transaction; return (or await) every statement's promise. */
+  up(db: SqlQueries): Promise<void> | void;
 }
 
 export const migrations: readonly Migration[] = [
   {
     version: 1,
     description: 'devices table with one row per DeviceRecord',
-    up(db) {
-      db.run(`
+    async up(db) {
+      await db.run(`
         CREATE TABLE devices (
           device_id               TEXT NOT NULL,
           mac                     TEXT NOT NULL,
@@ -40,15 +43,15 @@ export const migrations: readonly Migration[] = [
   {
     version: 2,
     description: 'index for `devices list --status`',
-    up(db) {
-      db.run('CREATE INDEX devices_status ON devices (status, station)');
+    async up(db) {
+      await db.run('CREATE INDEX devices_status ON devices (status, station)');
     },
   },
   {
     version: 3,
     description: 'audit_anchor: where the audit log chain stands, so its truncation is found',
-    up(db) {
-      db.run(`
+    async up(db) {
+      await db.run(`
         CREATE TABLE audit_anchor (
           id         INTEGER PRIMARY KEY CHECK (id = 1),
           chain      TEXT NOT NULL,
@@ -62,8 +65,8 @@ export const migrations: readonly Migration[] = [
   {
     version: 4,
     description: 'rollouts and rollout_boards: OTA rollout state, so a killed `ota rollout start` resumes where it was',
-    up(db) {
-      db.run(`
+    async up(db) {
+      await db.run(`
         CREATE TABLE rollouts (
           rollout_id   TEXT PRIMARY KEY,
           status       TEXT NOT NULL,
@@ -82,8 +85,8 @@ export const migrations: readonly Migration[] = [
           device_id    TEXT NOT NULL,
           wave         INTEGER NOT NULL,
           status       TEXT NOT NULL,
-          commanded_at INTEGER,
-          updated_at   INTEGER,
+          commanded_at BIGINT,
+          updated_at   BIGINT,
           PRIMARY KEY (rollout_id, device_id)
         );
       `);
@@ -92,8 +95,8 @@ export const migrations: readonly Migration[] = [
   {
     version: 5,
     description: 'renewals: the renewal service journal (a certificate on record before it is published, so a killed `ca renewd` never signs one request twice)',
-    up(db) {
-      db.run(`
+    async up(db) {
+      await db.run(`
         CREATE TABLE renewals (
           device_id   TEXT NOT NULL,
           req_id      TEXT NOT NULL,
@@ -111,6 +114,27 @@ export const migrations: readonly Migration[] = [
           PRIMARY KEY (device_id, req_id)
         );
         CREATE INDEX renewals_state ON renewals (state, device_id);
+      `);
+    },
+  },
+  {
+    version: 6,
+    description: 'audit_entries (the audit chain of a registry on PostgreSQL) and device_claims (one holder per board for renewal vs rotation)',
+    async up(db) {
+      await db.run(`
+        CREATE TABLE audit_entries (
+          seq        INTEGER PRIMARY KEY,
+          line       TEXT NOT NULL,
+          -- set by the appender: a retried append after a lost reply finds its entry instead of adding a second one
+          append_key TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE device_claims (
+          device_id  TEXT PRIMARY KEY,
+          holder     TEXT NOT NULL,
+          purpose    TEXT NOT NULL,
+          taken_at   TEXT NOT NULL,
+          expires_at TEXT NOT NULL
+        );
       `);
     },
   },

@@ -1,23 +1,21 @@
 // The embedded device registry: SQLite (sql.js, WebAssembly) held in memory and written
 // back to its file after every write with a durable atomic replace, so a crash leaves
 // either the old or the new registry, never half of one. Every write holds `<file>.lock`
-// and re-reads the file first, so several espfleet processes on one station lose nothing. Implements DeviceRegistry
-// (records.ts); schema changes go through registry-migrations.ts.
+// and re-reads the file first, so several espfleet processes on one station lose nothing. The SQLite
+// backend of the SQL port (sql-port.ts): a transaction is that locked re-read, change and
+// durable replace. Records, anchor and claims are registry-sql.ts; schema changes go
+// through registry-migrations.ts.
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import initSqlJs, { type Database, type SqlJsStatic, type SqlValue } from 'sql.js';
 import { normalizeMac } from '../../firmware-js/device-id.ts';
-import { EspfleetError } from '../../firmware-js/errors.ts';
 import { writeFileDurable } from '../io/files.ts';
 import { withFileLock } from './file-lock.ts';
 import { LATEST_SCHEMA_VERSION, migrations as knownMigrations, type Migration } from './registry-migrations.ts';
-import type { AuditAnchor, AuditAnchorStore, DeviceRecord, DeviceRegistry, DeviceStatus, EncryptionModeRecord } from './records.ts';
+import { applyMigrations, RegistryError, SqlRegistry } from './registry-sql.ts';
+import { isReadOnlyStatement, type SqlParam, type SqlQueries, type SqlRow } from './sql-port.ts';
 
-export class RegistryError extends EspfleetError {}
-
-export const DEVICE_STATUSES: readonly DeviceStatus[] = ['provisioning', 'provisioned', 'failed', 'revoked'];
-const ENCRYPTION_MODES: readonly EncryptionModeRecord[] = ['off', 'development', 'release'];
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+export { DEVICE_STATUSES, RegistryError } from './registry-sql.ts';
 
 export interface OpenRegistryOptions {
   /** Open for reading only: never create the file, never write it (migrations run in memory). */
@@ -49,11 +47,11 @@ export async function openRegistry(path: string, opts: OpenRegistryOptions = {})
   const SQL = await loadSqlJs();
   const list = opts.migrations ?? knownMigrations;
   const readOnly = opts.readOnly ?? false;
-  const open = (): SqliteRegistry => {
+  const open = async (): Promise<SqliteRegistry> => {
     const loaded = loadDatabase(SQL, path, readOnly);
     const registry = new SqliteRegistry(SQL, loaded.db, path, readOnly, list, loaded.stamp, opts.lockTimeoutMs);
     try {
-      if (registry.migrate(list) && !readOnly) registry.persistNow();
+      if ((await applyMigrations(onDatabase(loaded.db), list, path)) && !readOnly) registry.persistNow();
     } catch (e) {
       loaded.db.close();
       throw e;
@@ -101,7 +99,8 @@ function loadDatabase(SQL: SqlJsStatic, path: string, readOnly: boolean): { db: 
   return { db, stamp };
 }
 
-export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
+export class SqliteRegistry extends SqlRegistry {
+  readonly dialect = 'sqlite' as const;
   private closed = false;
   /** Serialises this process's writes; the file lock serialises them with other processes. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -115,85 +114,40 @@ export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
     /** The file version `db` was read from or last written as. */
     private stamp: string | undefined,
     private readonly lockTimeoutMs?: number,
-  ) {}
-
-  /** The schema version of the open file (after migrations). */
-  schemaVersion(): number {
-    return currentVersion(this.db);
+  ) {
+    super();
   }
 
-  /** Applied migrations, oldest first: proves each ran once. */
-  appliedMigrations(): Array<{ version: number; appliedAt: string }> {
-    return rows(this.db, 'SELECT version, applied_at FROM schema_version ORDER BY version').map((r) => ({
-      version: Number(r.version),
-      appliedAt: String(r.applied_at),
-    }));
+  /** Reads see other processes' writes; a statement that writes runs as its own transaction. */
+  async query(sql: string, params: readonly SqlParam[] = []): Promise<SqlRow[]> {
+    if (!isReadOnlyStatement(sql)) return this.transaction((tx) => tx.query(sql, params));
+    return rows(await this.current(), sql, params);
   }
 
-  /** @internal Applies pending migrations in order, each once, in memory; true when any ran. */
-  migrate(list: readonly Migration[]): boolean {
-    this.db.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-    const known = Math.max(0, ...list.map((m) => m.version));
-    const have = currentVersion(this.db);
-    if (have > known) {
-      throw new RegistryError(
-        'station.registry.newer_schema',
-        `registry ${this.path} has schema version ${have}, but this espfleet knows only up to ${known}`,
-        { hint: 'a newer espfleet wrote this file; upgrade espfleet to read it (it was not changed)' },
-      );
-    }
-    const pending = [...list].sort((a, b) => a.version - b.version).filter((m) => m.version > have);
-    if (pending.length === 0) return false;
-    for (const m of pending) {
-      this.db.run('BEGIN');
-      try {
-        m.up(this.db);
-        this.db.run('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)', [m.version, new Date().toISOString()]);
-        this.db.run('COMMIT');
-      } catch (e) {
-        this.db.run('ROLLBACK');
-        throw new RegistryError('station.registry.migration_failed', `registry ${this.path}: migration ${m.version} (${m.description}) failed: ${(e as Error).message}`, {
-          cause: e,
-        });
-      }
-    }
-    return true;
-  }
-
-  async upsert(record: DeviceRecord): Promise<void> {
-    this.usable();
-    if (this.readOnly) throw new RegistryError('station.registry.read_only', `registry ${this.path} was opened read-only`);
-    checkRecord(record);
-    await this.update((db) => {
-      const other = findByMacIn(db, record.mac);
-      if (other && other.deviceId !== record.deviceId) {
-        throw new RegistryError(
-          'station.registry.conflict',
-          `MAC ${record.mac} is already registered as ${other.deviceId}, cannot record it as ${record.deviceId}`,
-          { hint: 'a device id is derived from the MAC; check device.id_template, or revoke the old record first' },
-        );
-      }
-      writeRecord(db, record);
-    });
+  async run(sql: string, params?: readonly SqlParam[]): Promise<void> {
+    await this.transaction((tx) => tx.run(sql, params));
   }
 
   /**
    * One write, merged with whatever other processes wrote: under the file lock, re-read
-   * the file if it changed since we last saw it, apply `change`, write it back. On any
-   * failure the file and memory are both as before.
+   * the file if it changed since we last saw it, apply `fn` to a copy, write it back. On
+   * any failure the file and memory are both as before.
    */
-  protected update(change: (db: Database) => void): Promise<void> {
-    const run = this.queue.then(() =>
-      withFileLock(
+  transaction<T>(fn: (tx: SqlQueries) => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      this.usable();
+      this.writable();
+      return withFileLock(
         this.path,
-        () => {
+        async () => {
           this.usable();
-          const fresh = fileStamp(this.path) === this.stamp ? undefined : this.reload().db;
+          const fresh = fileStamp(this.path) === this.stamp ? undefined : (await this.reload()).db;
           const db = fresh ?? this.db;
           // Work on a copy so a failed change or write leaves memory equal to the file.
           const work = new this.SQL.Database(db.export());
+          let result: T;
           try {
-            change(work);
+            result = await fn(onDatabase(work));
             const bytes = work.export();
             writeFileDurable(this.path, bytes);
           } catch (e) {
@@ -203,20 +157,20 @@ export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
           }
           if (fresh) fresh.close();
           this.adopt(work);
+          return result;
         },
         { ...lockOptions, ...(this.lockTimeoutMs === undefined ? {} : { timeoutMs: this.lockTimeoutMs }) },
-      ),
-    );
+      );
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   /** The file as it is now, migrated in memory (another espfleet may have written it). */
-  private reload(): { db: Database; stamp: string | undefined } {
+  private async reload(): Promise<{ db: Database; stamp: string | undefined }> {
     const loaded = loadDatabase(this.SQL, this.path, this.readOnly);
-    const registry = new SqliteRegistry(this.SQL, loaded.db, this.path, true, this.migrations, loaded.stamp);
     try {
-      registry.migrate(this.migrations);
+      await applyMigrations(onDatabase(loaded.db), this.migrations, this.path);
     } catch (e) {
       loaded.db.close();
       throw e;
@@ -231,66 +185,15 @@ export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
   }
 
   /** Reads see other processes' writes: the file is re-read when it changed. */
-  private current(): Database {
+  private async current(): Promise<Database> {
     this.usable();
     if (fileStamp(this.path) !== this.stamp && fileStamp(this.path) !== undefined) {
-      const fresh = this.reload();
+      const fresh = await this.reload();
       this.db.close();
       this.db = fresh.db;
       this.stamp = fresh.stamp;
     }
     return this.db;
-  }
-
-  async get(deviceId: string): Promise<DeviceRecord | undefined> {
-    return rows(this.current(), 'SELECT * FROM devices WHERE device_id = ?', [deviceId]).map(toRecord)[0];
-  }
-
-  async findByMac(mac: string): Promise<DeviceRecord | undefined> {
-    return findByMacIn(this.current(), mac);
-  }
-
-  async list(filter: { status?: DeviceStatus; station?: string } = {}): Promise<DeviceRecord[]> {
-    const db = this.current();
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    if (filter.status !== undefined) (where.push('status = ?'), params.push(filter.status));
-    if (filter.station !== undefined) (where.push('station = ?'), params.push(filter.station));
-    const sql = `SELECT * FROM devices${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY device_id`;
-    return rows(db, sql, params).map(toRecord);
-  }
-
-  async auditAnchor(): Promise<AuditAnchor | undefined> {
-    return anchorIn(this.current());
-  }
-
-  async recordAuditAnchor(anchor: AuditAnchor): Promise<void> {
-    this.usable();
-    if (this.readOnly) throw new RegistryError('station.registry.read_only', `registry ${this.path} was opened read-only`);
-    await this.update((db) => {
-      const now = anchorIn(db);
-      // Two processes anchoring one log may finish out of order: never move back.
-      if (now && now.chain === anchor.chain && now.entries >= anchor.entries) return;
-      db.run(
-        `INSERT INTO audit_anchor (id, chain, entries, last, updated_at) VALUES (1, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET chain = excluded.chain, entries = excluded.entries, last = excluded.last, updated_at = excluded.updated_at`,
-        [anchor.chain, anchor.entries, anchor.last, new Date().toISOString()],
-      );
-    });
-  }
-
-  /**
-   * For areas that keep their own tables in the registry file (fleet/rollout-store.ts):
-   * reads see other processes' writes; a write is one atomic, locked update as upsert's.
-   */
-  read<T>(fn: (db: Database) => T): T {
-    return fn(this.current());
-  }
-
-  async write(change: (db: Database) => void): Promise<void> {
-    this.usable();
-    if (this.readOnly) throw new RegistryError('station.registry.read_only', `registry ${this.path} was opened read-only`);
-    await this.update(change);
   }
 
   async close(): Promise<void> {
@@ -310,83 +213,22 @@ export class SqliteRegistry implements DeviceRegistry, AuditAnchorStore {
   }
 }
 
-function anchorIn(db: Database): AuditAnchor | undefined {
-  const r = rows(db, 'SELECT chain, entries, last FROM audit_anchor WHERE id = 1')[0];
-  return r === undefined ? undefined : { chain: String(r.chain), entries: Number(r.entries), last: String(r.last) };
-}
-
-function findByMacIn(db: Database, mac: string): DeviceRecord | undefined {
-  const norm = normalizeMac(mac);
-  if (norm === undefined) return undefined;
-  return rows(db, 'SELECT * FROM devices WHERE mac = ?', [norm]).map(toRecord)[0];
-}
-
-function writeRecord(db: Database, record: DeviceRecord): void {
-  db.run(
-    `INSERT INTO devices (${COLUMNS.map((c) => c[0]).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
-     ON CONFLICT (device_id) DO UPDATE SET ${COLUMNS.filter((c) => c[0] !== 'device_id')
-       .map((c) => `${c[0]} = excluded.${c[0]}`)
-       .join(', ')}`,
-    COLUMNS.map(([, key]) => record[key] as SqlValue),
-  );
-}
-
-/** Column name ↔ DeviceRecord property, in table order. */
-const COLUMNS: ReadonlyArray<readonly [string, keyof DeviceRecord]> = [
-  ['device_id', 'deviceId'],
-  ['mac', 'mac'],
-  ['chip_revision', 'chipRevision'],
-  ['cert_serial', 'certSerial'],
-  ['cert_fingerprint_sha256', 'certFingerprintSha256'],
-  ['cert_not_after', 'certNotAfter'],
-  ['firmware_version', 'firmwareVersion'],
-  ['encryption_mode', 'encryptionMode'],
-  ['keystore_ref', 'keystoreRef'],
-  ['station', 'station'],
-  ['operator', 'operator'],
-  ['status', 'status'],
-  ['reason', 'reason'],
-  ['created_at', 'createdAt'],
-  ['updated_at', 'updatedAt'],
-];
-
-function toRecord(row: Record<string, SqlValue>): DeviceRecord {
-  const out: Record<string, unknown> = {};
-  for (const [column, key] of COLUMNS) {
-    const v = row[column];
-    out[key] = v === undefined || v === null ? null : String(v);
-  }
-  return out as unknown as DeviceRecord;
-}
-
-function checkRecord(r: DeviceRecord): void {
-  const bad = (what: string): never => {
-    throw new RegistryError('station.registry.bad_record', `device record ${JSON.stringify(r.deviceId)}: ${what}`);
+/** The SQL port's statements on one sql.js database (no locking: the caller holds it). */
+function onDatabase(db: Database): SqlQueries {
+  return {
+    dialect: 'sqlite',
+    query: async (sql, params = []) => rows(db, sql, params),
+    run: async (sql, params) => {
+      if (params === undefined) db.run(sql);
+      else db.run(sql, params as SqlValue[]);
+    },
   };
-  if (typeof r.deviceId !== 'string' || r.deviceId === '') bad('deviceId must be a non-empty string');
-  if (!MAC.test(r.mac)) bad(`mac must be lower-case and colon-separated (24:0a:c4:12:34:56), got ${JSON.stringify(r.mac)}`);
-  if (!DEVICE_STATUSES.includes(r.status)) bad(`status must be one of ${DEVICE_STATUSES.join(', ')}, got ${JSON.stringify(r.status)}`);
-  if (!ENCRYPTION_MODES.includes(r.encryptionMode)) bad(`encryptionMode must be one of ${ENCRYPTION_MODES.join(', ')}, got ${JSON.stringify(r.encryptionMode)}`);
-  for (const [, key] of COLUMNS) {
-    const v = r[key];
-    if (v !== null && typeof v !== 'string') bad(`${key} must be a string or null, got ${typeof v}`);
-  }
-  for (const key of ['chipRevision', 'station', 'operator', 'createdAt', 'updatedAt'] as const) {
-    if (r[key] === null) bad(`${key} must not be null`);
-  }
 }
 
-function currentVersion(db: Database): number {
-  const hasTable = rows(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").length > 0;
-  if (!hasTable) return 0;
-  const v = rows(db, 'SELECT MAX(version) AS v FROM schema_version')[0]?.v;
-  return typeof v === 'number' ? v : 0;
-}
-
-function rows(db: Database, sql: string, params: SqlValue[] = []): Array<Record<string, SqlValue>> {
-  const stmt = db.prepare(sql, params);
+function rows(db: Database, sql: string, params: readonly SqlParam[] = []): SqlRow[] {
+  const stmt = db.prepare(sql, params as SqlValue[]);
   try {
-    const out: Array<Record<string, SqlValue>> = [];
+    const out: SqlRow[] = [];
     while (stmt.step()) out.push(stmt.getAsObject());
     return out;
   } finally {

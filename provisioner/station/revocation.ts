@@ -6,9 +6,10 @@
 import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { openAuditLog } from './audit-log.ts';
+import { openStationAudit } from './audit-sql.ts';
 import type { StationConfig } from './config.ts';
 import { withCertificate, type AuditAction, type AuditEntry, type DeviceRecord } from './records.ts';
-import { openRegistry, type SqliteRegistry } from './registry-sqlite.ts';
+import { isPostgresUrl, openRegistryAt, type Registry } from './open-registry.ts';
 
 export interface RevokedCertificate {
   serialHex: string;
@@ -52,10 +53,12 @@ function whoAmI(): string {
  */
 export async function prepareRevocationRecord(config: StationConfig, opts: { clock?: () => Date; actor?: string } = {}) {
   const registryPath = config.paths.registry;
-  const registry: SqliteRegistry | undefined = existsSync(registryPath) ? await openRegistry(registryPath) : undefined;
+  const registry: Registry | undefined = isPostgresUrl(registryPath) || existsSync(registryPath) ? await openRegistryAt(registryPath) : undefined;
   try {
-    const audit = await openAuditLog(config.paths.audit, { ...(opts.clock ? { clock: opts.clock } : {}), ...(registry ? { anchor: registry } : {}) });
+    const clock = opts.clock ? { clock: opts.clock } : {};
+    const audit = registry ? await openStationAudit(registry, config.paths.audit, clock) : await openAuditLog(config.paths.audit, clock);
     const actor = opts.actor ?? whoAmI();
+    const claimed = new Set<string>();
     return {
       async record(cert: RevokedCertificate): Promise<RevocationRecord> {
         const now = (opts.clock?.() ?? new Date()).toISOString();
@@ -101,7 +104,16 @@ export async function prepareRevocationRecord(config: StationConfig, opts: { clo
         const entry = await audit.append({ action, actor, subject, details: { ...details, station: config.station.id } });
         return { path: config.paths.audit, seq: entry.seq };
       },
+      /**
+       * Claims the board for a rotation before its new certificate is signed, so the renewal
+       * service cannot change it at the same time (refused with station.registry.device_busy).
+       */
+      async claimForRotation(deviceId: string, ttlMs = 15 * 60_000): Promise<void> {
+        await registry?.claimDevice(deviceId, `rotate-cert:${actor}:${process.pid}`, 'rotation', ttlMs);
+        claimed.add(deviceId);
+      },
       async close(): Promise<void> {
+        for (const id of claimed) await registry?.releaseDevice(id, `rotate-cert:${actor}:${process.pid}`).catch(() => undefined);
         await registry?.close();
       },
     };

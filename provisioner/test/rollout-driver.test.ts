@@ -226,7 +226,7 @@ describe('driveRollout', () => {
     const res = await driveRollout({ registry, audit, client: bus, id: 'r1', actor: 'operator:bob', clock });
     expect(res.ended).toBe('done');
     expect(bus.commands.map((c) => c.board).sort()).toEqual(boards);
-    expect(loadRollout(registry, 'r1')?.state.status).toBe('done');
+    expect((await loadRollout(registry, 'r1'))?.state.status).toBe('done');
     await registry.close();
   });
   it('--pause-between manual ends the driver after a wave; an aborted signal stops it between steps', async () => {

@@ -120,7 +120,7 @@ const auditOf = (path: string) => readFileSync(path, 'utf8').trim().split('\n').
 async function record(registry: string, id: string): Promise<RolloutRecord> {
   const reg = await openRegistry(registry, { readOnly: true });
   try {
-    return loadRollout(reg, id)!;
+    return (await loadRollout(reg, id))!;
   } finally {
     await reg.close();
   }

@@ -92,6 +92,12 @@ mode = "release"
     expect(parse(`${MIN}[mqtt]\nserver = "[::1]:1883"\n`).mqtt.server).toEqual({ host: '::1', port: 1883 });
   });
 
+  it('paths.registry takes a postgres:// URL as written, and sqlite:PATH as a path', () => {
+    const url = 'postgres://espfleet@db.example.net:5432/fleet?sslmode=verify-full&sslrootcert=/etc/espfleet/db-ca.pem';
+    expect(parse(`${MIN}[paths]\nregistry = "${url}"\n`).paths.registry).toBe(url);
+    expect(parse(`${MIN}[paths]\nregistry = "sqlite:data/reg.sqlite"\n`).paths.registry).toBe(resolve(BASE, 'data/reg.sqlite'));
+  });
+
   it('resolves relative paths against the TOML file directory (loadStationConfig)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'espfleet-station-'));
     const file = join(dir, 'station.toml');

@@ -94,6 +94,11 @@ export const commandGroups: readonly CommandGroup[] = [
     load: async () => (await import('./audit/index.ts')).registerAudit,
   },
   {
+    name: 'registry',
+    summary: 'the station registry: which backend (SQLite file or PostgreSQL) and what it holds; move a SQLite station into PostgreSQL',
+    load: async () => (await import('./registry/index.ts')).registerRegistry,
+  },
+  {
     name: 'broker',
     summary: "generate the hardened mosquitto configuration for the fleet; close a board's open session",
     load: async () => (await import('./broker/index.ts')).registerBroker,

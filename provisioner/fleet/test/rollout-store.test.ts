@@ -1,13 +1,15 @@
 // Rollout state in the registry: migration 4 on old files, a driver killed between steps
 // resumes exactly where it was (same commands as an uninterrupted run, none twice), the
-// store refuses a second command time, and every step is in the audit log.
-import { mkdtempSync, readFileSync } from 'node:fs';
+// store refuses a second command time, and every step is in the audit log. On both
+// registry backends (the SQLite file with its file log, PostgreSQL with the chain in it).
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { openAuditLog, verifyAuditLog } from '../../station/audit-log.ts';
+import { describe, expect, it as itOn } from 'vitest';
+import { openStationAudit, stationAuditEntries, verifyStationAudit } from '../../station/audit-sql.ts';
+import { openRegistryAt as openRegistry } from '../../station/open-registry.ts';
 import { migrations } from '../../station/registry-migrations.ts';
-import { openRegistry } from '../../station/registry-sqlite.ts';
+import { registryBackends, type RegistryBackend } from '../../test/registry-backends.ts';
 import { applyReport, initialState, type RolloutAction, type RolloutState } from '../rollout-plan.ts';
 import { parsePolicy } from '../rollout-policy.ts';
 import { createRollout, listRollouts, loadRollout, saveRolloutState, stepRollout, type RolloutSpec } from '../rollout-store.ts';
@@ -24,20 +26,20 @@ const commandsOf = (actions: RolloutAction[]) => actions.flatMap((a) => (a.type 
 /** Reports of boards (everyone commanded commits), fed between steps as a broker would. */
 async function report(path: string, id: string, at: number, committed: string[]): Promise<void> {
   const reg = await openRegistry(path);
-  const rec = loadRollout(reg, id)!;
+  const rec = (await loadRollout(reg, id))!;
   let state: RolloutState = rec.state;
   for (const b of committed) state = applyReport(state, { id: b, status: 'committed', at });
   await saveRolloutState(reg, id, state, new Date(at));
   await reg.close();
 }
 
-async function newRollout(dir: string): Promise<{ registry: string; audit: string }> {
-  const registry = join(dir, 'registry.sqlite');
-  const audit = join(dir, 'audit.jsonl');
+async function newRollout(backend: RegistryBackend): Promise<{ registry: string; audit: string }> {
+  const registry = await backend.fresh();
+  const audit = join(tmp(), 'audit.jsonl');
   const reg = await openRegistry(registry);
   const plan = planWaves(boards.map((id) => ({ id, online: true })), spec.bundle, policy);
   await createRollout(reg, { id: 'r1', actor: 'operator:alice', createdAt: new Date(t0).toISOString(), spec, state: initialState(plan.waves) });
-  const log = await openAuditLog(audit, { anchor: reg });
+  const log = await openStationAudit(reg, audit);
   await log.append({ action: 'rollout.start', actor: 'operator:alice', subject: { rollout: 'r1' }, details: { waves: plan.waves } });
   await reg.close();
   return { registry, audit };
@@ -51,7 +53,7 @@ async function newRollout(dir: string): Promise<{ registry: string; audit: strin
 async function drive(paths: { registry: string; audit: string }, steps: number, killAfter?: number): Promise<string[]> {
   const sent: string[] = [];
   let reg = await openRegistry(paths.registry);
-  let log = await openAuditLog(paths.audit, { anchor: reg });
+  let log = await openStationAudit(reg, paths.audit);
   for (let i = 0; i < steps; i++) {
     const now = t0 + i * 30_000;
     const r = await stepRollout(reg, log, 'r1', fleet, new Date(now), 'operator:alice');
@@ -59,7 +61,7 @@ async function drive(paths: { registry: string; audit: string }, steps: number, 
     if (i === killAfter) {
       await reg.close();
       reg = await openRegistry(paths.registry);
-      log = await openAuditLog(paths.audit, { anchor: reg });
+      log = await openStationAudit(reg, paths.audit);
     }
     await report(paths.registry, 'r1', now + 1, commandsOf(r.actions));
   }
@@ -67,53 +69,82 @@ async function drive(paths: { registry: string; audit: string }, steps: number, 
   return sent;
 }
 
-describe('rollout store', () => {
+describe.each(registryBackends())('rollout store on $name', (backend) => {
+  const it = itOn.skipIf(!backend.available);
   it('migration 4 adds the rollout tables to an older registry', async () => {
-    const path = join(tmp(), 'registry.sqlite');
-    (await openRegistry(path, { migrations: migrations.slice(0, 3) })).close();
+    const path = await backend.fresh();
+    await (await openRegistry(path, { migrations: migrations.slice(0, 3) })).close();
     const reg = await openRegistry(path);
-    expect(reg.appliedMigrations().map((m) => m.version)).toContain(4);
-    expect(listRollouts(reg)).toEqual([]);
+    expect((await reg.appliedMigrations()).map((m) => m.version)).toContain(4);
+    expect(await listRollouts(reg)).toEqual([]);
     await reg.close();
   });
 
   it('round-trips a rollout, and refuses to record a board commanded twice (writing nothing)', async () => {
-    const paths = await newRollout(tmp());
+    const paths = await newRollout(backend);
     const reg = await openRegistry(paths.registry);
-    const log = await openAuditLog(paths.audit, { anchor: reg });
+    const log = await openStationAudit(reg, paths.audit);
     const first = await stepRollout(reg, log, 'r1', fleet, new Date(t0), 'operator:alice');
     expect(commandsOf(first.actions)).toEqual(['esp32_00']);
-    const rec = loadRollout(reg, 'r1')!;
+    const rec = (await loadRollout(reg, 'r1'))!;
     expect(rec.state).toEqual(first.state);
     expect(rec.spec).toEqual(spec);
     const again = { ...rec.state, boards: { ...rec.state.boards, esp32_00: { ...rec.state.boards['esp32_00']!, commandedAt: t0 + 5 } } };
     await expect(saveRolloutState(reg, 'r1', again, new Date(t0 + 5))).rejects.toMatchObject({ code: 'fleet.rollout.commanded_twice' });
-    expect(loadRollout(reg, 'r1')!.state).toEqual(first.state);
+    expect((await loadRollout(reg, 'r1'))!.state).toEqual(first.state);
     await expect(createRollout(reg, { id: 'r1', actor: 'x', createdAt: 'now', spec, state: rec.state })).rejects.toMatchObject({ code: 'fleet.rollout.exists' });
     await reg.close();
   });
 
+  it('refuses boards an active rollout already targets, also when two operators start at once; an ended rollout frees them', async () => {
+    const where = await backend.fresh();
+    const reg = await openRegistry(where);
+    const other = await openRegistry(where);
+    const make = (id: string, ids: string[], rollbackOf?: string) => ({
+      id, actor: 'operator:alice', createdAt: new Date(t0).toISOString(), spec: { ...spec, ...(rollbackOf ? { rollbackOf } : {}) }, state: initialState([ids]),
+    });
+    await createRollout(reg, make('r1', ['esp32_00', 'esp32_01', 'esp32_02']));
+    const err = await createRollout(other, make('r2', ['esp32_02', 'esp32_03'])).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'fleet.rollout.overlap' });
+    expect((err as Error).message).toContain('1 of the boards (esp32_02) are in active rollout r1; rollout r2 was not recorded');
+    expect(await loadRollout(reg, 'r2')).toBeUndefined();
+    await createRollout(other, make('r3', ['esp32_03', 'esp32_04']));
+    // A rollback of r1 may take r1's boards back.
+    await createRollout(other, make('r1-rollback', ['esp32_00'], 'r1'));
+    // Two operators at once on the same boards: exactly one rollout is recorded.
+    const race = await Promise.allSettled([createRollout(reg, make('r5', ['esp32_08', 'esp32_09'])), createRollout(other, make('r6', ['esp32_09']))]);
+    expect(race.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(race.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'fleet.rollout.overlap' } });
+    // Once r3 has ended, its boards are free again.
+    const r3 = (await loadRollout(reg, 'r3'))!;
+    await saveRolloutState(reg, 'r3', { ...r3.state, status: 'aborted', abortReason: 'test' }, new Date(t0 + 1));
+    await createRollout(reg, make('r7', ['esp32_03']));
+    await reg.close();
+    await other.close();
+  });
+
   it('a driver killed after any step resumes exactly where it was: the same commands, none twice', async () => {
-    const whole = await drive(await newRollout(tmp()), 12);
+    const whole = await drive(await newRollout(backend), 12);
     expect(whole.slice(0, 1)).toEqual(['esp32_00']);
     expect(new Set(whole).size).toBe(whole.length);
     expect([...whole].sort()).toEqual(boards.filter((b) => b !== 'esp32_07'));
     for (const killAfter of [0, 1, 3, 5]) {
-      const resumed = await drive(await newRollout(tmp()), 12, killAfter);
+      const resumed = await drive(await newRollout(backend), 12, killAfter);
       expect(resumed, `killed after step ${killAfter}`).toEqual(whole);
     }
   });
 
   it('every step is audited: who, what, which boards; the chain verifies against the registry', async () => {
-    const paths = await newRollout(tmp());
+    const paths = await newRollout(backend);
     await drive(paths, 30);
     const reg = await openRegistry(paths.registry, { readOnly: true });
-    const final = loadRollout(reg, 'r1')!;
+    const final = (await loadRollout(reg, 'r1'))!;
     expect(final.state.status).toBe('done');
     expect(final.state.boards['esp32_07']).toMatchObject({ status: 'timed-out' });
-    expect(verifyAuditLog(paths.audit, { anchor: (await reg.auditAnchor())! })).toMatchObject({ ok: true });
+    expect(await reg.auditAnchor()).toBeDefined();
+    expect(await verifyStationAudit(reg, paths.audit)).toMatchObject({ ok: true });
+    const entries = (await stationAuditEntries(reg, paths.audit)) as unknown as Array<{ action: string; actor: string; details: { step: string; ids?: string[] } }>;
     await reg.close();
-    const entries = readFileSync(paths.audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; actor: string; details: { step: string; ids?: string[] } });
     expect(entries[0]!.action).toBe('rollout.start');
     const commanded = entries.filter((e) => e.details.step === 'command').flatMap((e) => e.details.ids!);
     expect(commanded.sort()).toEqual(boards.filter((b) => b !== 'esp32_07'));

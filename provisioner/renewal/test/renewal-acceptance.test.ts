@@ -30,7 +30,7 @@ async function registryDevices() {
   const reg = await openRegistry(join(f.dir, 'registry.sqlite'), { readOnly: true });
   try {
     const journal = new RenewalJournal(reg);
-    return await Promise.all(f.boards.map(async (b) => ({ id: b.deviceId, record: await reg.get(b.deviceId), rows: journal.forDevice(b.deviceId) })));
+    return await Promise.all(f.boards.map(async (b) => ({ id: b.deviceId, record: await reg.get(b.deviceId), rows: await journal.forDevice(b.deviceId) })));
   } finally {
     await reg.close();
   }

@@ -99,7 +99,7 @@ describe('hostile CSRs: each refused with a reason on cert/issued, audited, noth
       expect(out).toMatchObject({ kind: 'refused', code: c.code, req: c.id });
       expect(sent.slice(k)).toEqual([{ topic: `devices/${c.device}/cert/issued`, msg: { id: c.id, error: expect.any(String), code: c.code } }]);
       expect(issuedCount()).toBe(before);
-      if (c.id !== null) expect(s.journal.get(c.device, c.id)).toMatchObject({ state: 'refused', errorCode: c.code, serial: null });
+      if (c.id !== null) expect(await s.journal.get(c.device, c.id)).toMatchObject({ state: 'refused', errorCode: c.code, serial: null });
       expect(auditLines().at(-1)).toMatchObject({ action: 'certificate.renew_refused', subject: { deviceId: c.device }, details: { req: c.id, code: c.code } });
     }, 30_000);
   }
@@ -129,7 +129,7 @@ describe('a good CSR', () => {
     expect(leaf.subject).toBe('CN=board-a');
     expect(leaf.serialNumber.toLowerCase()).toBe(serial);
     expect(leaf.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
-    expect(s.journal.get('board-a', 'g1')).toMatchObject({ state: 'published', serial, oldSerial: oldCerts.get('board-a')!.serialHex });
+    expect(await s.journal.get('board-a', 'g1')).toMatchObject({ state: 'published', serial, oldSerial: oldCerts.get('board-a')!.serialHex });
     expect(issuedCount()).toBe(before + 1);
     const again = await s.handleCsr('board-a', req1);
     expect(again).toMatchObject({ kind: 'issued', repeated: true, serial });
@@ -144,12 +144,12 @@ describe('a good CSR', () => {
     const old = JSON.parse(req1.toString()) as { csr: string };
     expect(await s.handleCsr('board-a', msg({ id: 'g1-again', cn: 'board-a', csr: old.csr }))).toMatchObject({ kind: 'refused', code: 'renewal.csr.same_key' });
     expect(issuedCount()).toBe(before);
-    expect(s.journal.get('board-a', 'g1')?.state).toBe('published'); // the first row is kept
+    expect((await s.journal.get('board-a', 'g1'))?.state).toBe('published'); // the first row is kept
   }, 30_000);
 
   it('keeps the old certificate until the status shows the new one, then revokes it and the registry names the new one', async () => {
     const s = await service();
-    const row = s.journal.get('board-a', 'g1')!;
+    const row = (await s.journal.get('board-a', 'g1'))!;
     const oldSerial = oldCerts.get('board-a')!.serialHex;
     // Online, but still on the old certificate: nothing changes.
     expect(await s.handleStatus('board-a', msg({ online: true, cert_expiry: 12345 }))).toBeUndefined();
@@ -159,7 +159,7 @@ describe('a good CSR', () => {
     expect(await s.handleStatus('board-a', msg({ online: true, cert_expiry: exp }))).toMatchObject({ serial });
     expect(onDisk().get(oldSerial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
     expect(await registry.get('board-a')).toMatchObject({ certSerial: serial, certNotAfter: row.notAfter });
-    expect(s.journal.get('board-a', 'g1')?.state).toBe('confirmed');
+    expect((await s.journal.get('board-a', 'g1'))?.state).toBe('confirmed');
     // The retained status again (a restart): nothing more to do.
     expect(await s.handleStatus('board-a', msg({ online: true, cert_expiry: exp }))).toBeUndefined();
   }, 30_000);
@@ -169,6 +169,21 @@ describe('a good CSR', () => {
     const before = issuedCount();
     expect(await s.handleCsr('board-a', msg({ id: 'g2', csr: await csr('/CN=board-a') }))).toMatchObject({ kind: 'refused', code: 'renewal.rate_limited' });
     expect(issuedCount()).toBe(before);
+  }, 30_000);
+});
+
+describe('one process changes a board at a time', () => {
+  it('a board a USB rotation holds is refused with station.registry.device_busy, nothing issued; free again once released', async () => {
+    const s = await service();
+    const before = issuedCount();
+    await registry.claimDevice('board-b', 'rotate-cert:bob@bench2:4242', 'rotation', 60_000);
+    const out = await s.handleCsr('board-b', msg({ id: 'b1', cn: 'board-b', csr: await csr('/CN=board-b') }));
+    expect(out).toMatchObject({ kind: 'refused', code: 'station.registry.device_busy' });
+    expect((out as { reason: string }).reason).toContain('claimed for rotation by rotate-cert:bob@bench2:4242');
+    expect(issuedCount()).toBe(before);
+    expect(await s.journal.get('board-b', 'b1')).toMatchObject({ state: 'refused', errorCode: 'station.registry.device_busy', serial: null });
+    await registry.releaseDevice('board-b', 'rotate-cert:bob@bench2:4242');
+    expect(await registry.deviceClaim('board-b')).toBeUndefined();
   }, 30_000);
 });
 
@@ -182,13 +197,13 @@ describe('killed between signing and publishing', () => {
     await expect(first.handleCsr('board-c', m)).rejects.toThrow(/killed before the publish/);
     failPublish = false;
     expect(sent.length).toBe(k);
-    const row = first.journal.get('board-c', 'k1')!;
+    const row = (await first.journal.get('board-c', 'k1'))!;
     expect(row).toMatchObject({ state: 'signed' });
     // Restart: the CA opened again from disk, a new service.
     const again = await service({ ca: openCa(join(dir, 'ca'), passphrase) });
     expect(await again.recover()).toBe(1);
     expect(sent.slice(k)).toEqual([{ topic: 'devices/board-c/cert/issued', msg: { id: 'k1', cert: row.certPem } }]);
-    expect(again.journal.get('board-c', 'k1')?.state).toBe('published');
+    expect((await again.journal.get('board-c', 'k1'))?.state).toBe('published');
     expect(await again.handleCsr('board-c', m)).toMatchObject({ kind: 'issued', repeated: true, serial: row.serial });
     expect(issuedCount()).toBe(before + 1);
     expect(await again.recover()).toBe(0);

@@ -7,8 +7,9 @@ import type { CliContext } from '../../context.ts';
 import { ExitCode } from '../../exit.ts';
 import { AuditLogError, headPath, verifyAuditLog } from '../../../station/audit-log.ts';
 import type { AuditAnchor } from '../../../station/records.ts';
-import { openRegistry } from '../../../station/registry-sqlite.ts';
-import { resolveStationPath, stationOption } from '../devices/station-paths.ts';
+import { verifyRegistryAudit } from '../../../station/audit-sql.ts';
+import { isPostgresUrl, normalizeRegistryLocation, openRegistryAt } from '../../../station/open-registry.ts';
+import { REGISTRY_ENV, resolveStationPath, stationOption } from '../devices/station-paths.ts';
 import { deprecatedAlias } from '../../flags.ts';
 
 interface Options {
@@ -18,16 +19,18 @@ interface Options {
   json?: boolean;
 }
 
-/** The registry to take the anchor from: --registry, else the station's (none with only --audit-log). */
+/** The registry to take the anchor from: --registry, else $ESPFLEET_REGISTRY, else the station's (none with only --audit-log). */
 function registryPath(ctx: CliContext, opts: Options): string | undefined {
-  if (opts.registry !== undefined) return resolve(ctx.cwd, opts.registry);
+  if (opts.registry !== undefined) return normalizeRegistryLocation(opts.registry, ctx.cwd);
   if (opts.auditLog !== undefined) return undefined;
+  const fromEnv = ctx.env[REGISTRY_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return normalizeRegistryLocation(fromEnv, ctx.cwd);
   return resolveStationPath(ctx, { ...(opts.station === undefined ? {} : { station: opts.station }) }, '--audit-log', (cfg) => cfg.paths.registry);
 }
 
 async function readAnchor(path: string | undefined): Promise<AuditAnchor | undefined> {
   if (path === undefined || !existsSync(path)) return undefined;
-  const registry = await openRegistry(path, { readOnly: true });
+  const registry = await openRegistryAt(path, { readOnly: true });
   try {
     return await registry.auditAnchor();
   } finally {
@@ -39,7 +42,7 @@ export function register(audit: Command, ctx: CliContext): void {
   const cmd = stationOption(audit.command('verify'))
     .description('verify the audit log: every line canonical, hashed, chained to the one before, in order, and as long as the registry says')
     .option('--audit-log <path>', 'audit log file (instead of paths.audit from the station config)')
-    .option('--registry <path>', 'registry holding the anchor (default: paths.registry of the station config; none with only --audit-log)')
+    .option('--registry <path|url>', 'registry holding the anchor, or on PostgreSQL the chain itself (default: $ESPFLEET_REGISTRY, else paths.registry of the station config; none with only --audit-log)')
     .option('--json', 'print the result as JSON');
   deprecatedAlias(cmd, '--log <path>', 'auditLog')
     .addHelpText(
@@ -58,8 +61,10 @@ Examples:
   espfleet audit verify --audit-log audit.jsonl --json`,
     )
     .action(async (opts: Options) => {
+      const regAt = registryPath(ctx, opts);
+      if (regAt !== undefined && isPostgresUrl(regAt)) return verifyInDatabase(ctx, regAt, opts.json === true);
       const path = resolveStationPath(ctx, { station: opts.station, explicit: opts.auditLog }, '--audit-log', (cfg) => cfg.paths.audit);
-      const regPath = registryPath(ctx, opts);
+      const regPath = regAt;
       const anchor = await readAnchor(regPath);
       if (!existsSync(path) && !existsSync(headPath(path)) && anchor === undefined) {
         throw new AuditLogError('station.audit.not_found', `no audit log at ${path}`, {
@@ -77,4 +82,20 @@ Examples:
       } else ctx.out(`audit log BROKEN at line ${result.problem!.line}: ${result.problem!.reason} (${path}; ${result.entries} entries verified before it)`);
       if (!result.ok) throw new ExitCode(1);
     });
+}
+
+/** A registry on PostgreSQL holds the chain itself: its rows, chained, against its anchor. */
+async function verifyInDatabase(ctx: CliContext, url: string, json: boolean): Promise<void> {
+  const registry = await openRegistryAt(url, { readOnly: true });
+  let result;
+  try {
+    result = await verifyRegistryAudit(registry);
+  } finally {
+    await registry.close();
+  }
+  const { anchor, ...verdict } = result;
+  if (json) ctx.json({ registry: registry.path, ...verdict, anchor: anchor ? { registry: registry.path, entries: anchor.entries } : null });
+  else if (verdict.ok) ctx.out(`audit chain intact: ${verdict.entries} entries (in the registry ${registry.path})${anchor ? `; matches its anchor (${anchor.entries} entries)` : ''}`);
+  else ctx.out(`audit chain BROKEN at entry ${verdict.problem!.line}: ${verdict.problem!.reason} (in the registry ${registry.path}; ${verdict.entries} entries verified before it)`);
+  if (!verdict.ok) throw new ExitCode(1);
 }

@@ -10,12 +10,12 @@ import { DEFAULT_RATE_LIMIT, parseRateLimit } from '../../../renewal/rate-limit.
 import { renewalPump } from '../../../renewal/renewal-mqtt.ts';
 import { RenewalError } from '../../../renewal/errors.ts';
 import { RenewalService } from '../../../renewal/renewal-service.ts';
-import { openAuditLog } from '../../../station/audit-log.ts';
-import { openRegistry } from '../../../station/registry-sqlite.ts';
+import { openStationAudit } from '../../../station/audit-sql.ts';
+import { isPostgresUrl, openRegistryAt } from '../../../station/open-registry.ts';
 import { brokerClientOptions, connectBrokerClient, type BrokerClientOptions } from '../../broker-client.ts';
 import { intArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
-import { resolveStationPath, stationOption } from '../devices/station-paths.ts';
+import { resolveRegistry, resolveStationPath, stationOption } from '../devices/station-paths.ts';
 import { caOptions, unlockCa, type CaDirOptions } from './unlock.ts';
 
 interface Options extends CaDirOptions, BrokerClientOptions {
@@ -33,7 +33,7 @@ export function register(ca: Command, ctx: CliContext): void {
     .description('run the certificate renewal service: answer boards\' CSRs on devices/+/cert/csr with certificates on cert/issued');
   brokerClientOptions(cmd, 'renewer');
   stationOption(cmd)
-    .option('--registry <path>', 'registry file (instead of paths.registry from the station config); holds the renewal journal')
+    .option('--registry <path|url>', 'registry file or postgres:// URL (else $ESPFLEET_REGISTRY, else paths.registry from the station config); holds the renewal journal')
     .option('--audit-log <path>', 'audit log file (instead of paths.audit from the station config)')
     .option('--rate-limit <n/window>', 'at most n certificates per device per window (units s, m, h, d)', DEFAULT_RATE_LIMIT)
     .option('--days <n>', 'validity of renewed certificates in days (default 365)', intArg(1, 3650))
@@ -59,18 +59,18 @@ Example:
     )
     .action(async (opts: Options) => {
       const rateLimit = parseRateLimit(opts.rateLimit);
-      const registryPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.registry }, '--registry', (c) => c.paths.registry);
+      const registryPath = resolveRegistry(ctx, opts);
       const auditPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.auditLog }, '--audit-log', (c) => c.paths.audit);
       // Never create a registry here: an empty one would refuse every board as unknown.
-      if (!existsSync(registryPath)) {
+      if (!isPostgresUrl(registryPath) && !existsSync(registryPath)) {
         throw new RenewalError('renewal.no_registry', `no registry at ${registryPath}`, { hint: 'renewd answers boards the station registered: check --registry or paths.registry in station.toml' });
       }
       const identity = opts.clientCert ? clientCn(resolve(ctx.cwd, opts.clientCert)) : 'renewer';
       const caHandle = await unlockCa(ctx, opts);
-      const registry = await openRegistry(registryPath);
+      const registry = await openRegistryAt(registryPath);
       const release = ctx.interrupt?.hold();
       try {
-        const audit = await openAuditLog(auditPath, { anchor: registry });
+        const audit = await openStationAudit(registry, auditPath);
         const emit = (data: Record<string, unknown>, line: string) => (opts.json ? ctx.out(JSON.stringify(data)) : ctx.out(line));
         let client: Awaited<ReturnType<typeof connectBrokerClient>> | undefined;
         const service = new RenewalService({

@@ -60,6 +60,8 @@ Examples:
               onStep: (s) => ctx.note(s),
               signer: {
                 async sign(csrPem, cn) {
+                  // Before anything is signed: refused while the renewal service holds this board.
+                  await recorder?.claimForRotation(cn);
                   const cert = await signCsr(ca, csrPem, { expectCn: cn, ...(opts.days ? { days: opts.days } : {}) });
                   issued.set(cert.serialHex, { fingerprintSha256: cert.fingerprintSha256 });
                   return cert;

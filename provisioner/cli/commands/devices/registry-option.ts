@@ -2,8 +2,8 @@
 // station config, read-only (listing never creates or rewrites the file).
 import type { Command } from 'commander';
 import type { CliContext } from '../../context.ts';
-import { openRegistry, type SqliteRegistry } from '../../../station/registry-sqlite.ts';
-import { resolveStationPath, stationOption } from './station-paths.ts';
+import { openRegistryAt, type Registry } from '../../../station/open-registry.ts';
+import { resolveRegistry, stationOption } from './station-paths.ts';
 
 export interface RegistryCliOptions {
   station?: string;
@@ -12,10 +12,9 @@ export interface RegistryCliOptions {
 }
 
 export function registryOptions(cmd: Command): Command {
-  return stationOption(cmd).option('--registry <path>', 'registry file (instead of paths.registry from the station config)');
+  return stationOption(cmd).option('--registry <path|url>', 'registry file or postgres:// URL (else $ESPFLEET_REGISTRY, else paths.registry from the station config)');
 }
 
-export async function openRegistryFromOptions(ctx: CliContext, opts: RegistryCliOptions): Promise<SqliteRegistry> {
-  const path = resolveStationPath(ctx, { station: opts.station, explicit: opts.registry }, '--registry', (cfg) => cfg.paths.registry);
-  return openRegistry(path, { readOnly: true });
+export async function openRegistryFromOptions(ctx: CliContext, opts: RegistryCliOptions): Promise<Registry> {
+  return openRegistryAt(resolveRegistry(ctx, opts), { readOnly: true });
 }

@@ -15,9 +15,10 @@ import { FleetWatch, mqttBus } from '../../../fleet/fleet-watch.ts';
 import { actorOf } from '../../../fleet/rollout-create.ts';
 import { driveRollout, type DriverEvent } from '../../../fleet/rollout-driver.ts';
 import type { RolloutRecord } from '../../../fleet/rollout-store.ts';
-import { openAuditLog, type FileAuditLog } from '../../../station/audit-log.ts';
-import { openRegistry, type SqliteRegistry } from '../../../station/registry-sqlite.ts';
-import { findStation, resolveStationPath, stationOption } from '../devices/station-paths.ts';
+import { openStationAudit } from '../../../station/audit-sql.ts';
+import { isPostgresUrl, openRegistryAt, type Registry } from '../../../station/open-registry.ts';
+import type { AuditLog } from '../../../station/records.ts';
+import { findStation, resolveRegistry, resolveStationPath, stationOption } from '../devices/station-paths.ts';
 import { stationTrust, type StationTrust } from '../../../fleet/station-trust.ts';
 import { rolloutLines } from './rollout-status.ts';
 
@@ -31,27 +32,27 @@ export interface StoreCliOptions {
 /** --station, --registry and --audit-log: a rollout's state and its audit trail. */
 export function storeOptions(cmd: Command): Command {
   return stationOption(cmd)
-    .option('--registry <path>', 'registry file (instead of paths.registry from the station config)')
+    .option('--registry <path|url>', 'registry file or postgres:// URL (else $ESPFLEET_REGISTRY, else paths.registry from the station config)')
     .option('--audit-log <path>', 'audit log file (instead of paths.audit from the station config)');
 }
 
 export interface Stores {
-  registry: SqliteRegistry;
-  audit: FileAuditLog;
+  registry: Registry;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
 export async function openStores(ctx: CliContext, opts: StoreCliOptions): Promise<Stores> {
-  const registryPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.registry }, '--registry', (cfg) => cfg.paths.registry);
+  const registryPath = resolveRegistry(ctx, opts);
   const auditPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.auditLog }, '--audit-log', (cfg) => cfg.paths.audit);
-  // Never create a registry here: a rollout lives in one that holds its boards.
-  if (!existsSync(registryPath)) {
+  // Never create a registry file here: a rollout lives in one that holds its boards.
+  if (!isPostgresUrl(registryPath) && !existsSync(registryPath)) {
     throw new FleetError('fleet.rollout.no_registry', `no registry at ${registryPath}`, { hint: 'check --registry or paths.registry in the station config (provisioning creates it)' });
   }
-  const registry = await openRegistry(registryPath);
+  const registry = await openRegistryAt(registryPath);
   try {
-    // The registry anchors the audit chain, as provisioning does.
-    const audit = await openAuditLog(auditPath, { anchor: registry });
+    // The registry anchors (or, on PostgreSQL, holds) the audit chain, as provisioning does.
+    const audit = await openStationAudit(registry, auditPath);
     return { registry, audit, close: () => registry.close() };
   } catch (e) {
     await registry.close();

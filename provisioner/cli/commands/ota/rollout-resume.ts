@@ -33,7 +33,7 @@ Examples:
       const actor = actorFrom(ctx, opts.clientCert);
       const stores = await openStores(ctx, opts);
       try {
-        const rec = loadRollout(stores.registry, opts.id);
+        const rec = await loadRollout(stores.registry, opts.id);
         if (!rec) throw new FleetError('fleet.rollout.not_found', `no rollout ${opts.id} in the registry ${stores.registry.path}`, { hint: 'list them with `espfleet ota rollout status`' });
         if (rec.state.status === 'done' || rec.state.status === 'aborted') {
           throw new FleetError('fleet.rollout.ended', `rollout ${opts.id} is ${rec.state.status}${rec.state.abortReason ? ` (${rec.state.abortReason})` : ''}; there is nothing to resume`, {

@@ -49,7 +49,7 @@ Examples:
       const actor = actorFrom(ctx, opts.clientCert);
       const stores = await openStores(ctx, opts);
       try {
-        const of = loadRollout(stores.registry, opts.id);
+        const of = await loadRollout(stores.registry, opts.id);
         if (!of) throw new FleetError('fleet.rollout.not_found', `no rollout ${opts.id} in the registry ${stores.registry.path}`, { hint: 'list them with `espfleet ota rollout status`' });
         const committed = new Set(Object.values(of.state.boards).filter((b) => b.status === 'committed').map((b) => b.id));
         if (committed.size === 0) throw new FleetError('fleet.rollout.no_boards', `rollout ${opts.id} committed no board: nothing to roll back`, { hint: 'see it with `espfleet ota rollout status --id`' });

@@ -7,7 +7,7 @@ import { renderTable } from '../../format.ts';
 import { FleetError } from '../../../fleet/errors.ts';
 import { tally, type BoardStatus } from '../../../fleet/rollout-plan.ts';
 import { listRollouts, loadRollout, type RolloutRecord } from '../../../fleet/rollout-store.ts';
-import type { SqliteRegistry } from '../../../station/registry-sqlite.ts';
+import type { Registry } from '../../../station/open-registry.ts';
 import { openRegistryFromOptions, registryOptions, type RegistryCliOptions } from '../devices/registry-option.ts';
 
 interface Options extends RegistryCliOptions {
@@ -85,13 +85,13 @@ export function rolloutLine(rec: RolloutRecord): string {
  * --watch: redraws (a terminal) or prints a line (else; JSON lines with --json) whenever
  * the recorded rollout changes, until it is done or aborted, or Ctrl-C.
  */
-async function watch(ctx: CliContext, registry: SqliteRegistry, first: RolloutRecord, json: boolean): Promise<void> {
+async function watch(ctx: CliContext, registry: Registry, first: RolloutRecord, json: boolean): Promise<void> {
   const release = ctx.interrupt?.hold();
   const signal = ctx.interrupt?.signal;
   const tty = ctx.stdout.isTTY === true && !json;
   let last = '';
   try {
-    for (let rec: RolloutRecord | undefined = first; rec; rec = loadRollout(registry, first.id)) {
+    for (let rec: RolloutRecord | undefined = first; rec; rec = await loadRollout(registry, first.id)) {
       const key = JSON.stringify([rec.state, rec.updatedAt]);
       if (key !== last) {
         last = key;
@@ -136,14 +136,14 @@ Examples:
       try {
         if (opts.id === undefined) {
           if (opts.watch) throw new FleetError('fleet.rollout.watch_needs_id', '--watch follows one rollout: give --id', { hint: 'list them with `espfleet ota rollout status`' });
-          const all = listRollouts(registry).map(summary);
+          const all = (await listRollouts(registry)).map(summary);
           if (opts.json) return ctx.json(all);
           if (all.length === 0) return ctx.out('no rollouts');
           const rows = all.map((s) => [s.id, s.status, `${s.wave}/${s.waves}`, s.version, String(s.boards), String(s.counts.committed), String(s.failures), s.updatedAt]);
           for (const line of renderTable(['ROLLOUT', 'STATUS', 'WAVE', 'VERSION', 'BOARDS', 'COMMITTED', 'FAILED', 'UPDATED'], rows)) ctx.out(line);
           return;
         }
-        const rec = loadRollout(registry, opts.id);
+        const rec = await loadRollout(registry, opts.id);
         if (!rec) throw new FleetError('fleet.rollout.not_found', `no rollout ${opts.id} in the registry ${registry.path}`, { hint: 'list them with `espfleet ota rollout status`' });
         if (opts.watch) return await watch(ctx, registry, rec, opts.json === true);
         if (opts.json) return ctx.json(detail(rec));

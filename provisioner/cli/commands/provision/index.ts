@@ -12,11 +12,12 @@ import { runStation, summaryRows, watchStation } from '../../../station/runner.t
 import { renderTable } from '../../format.ts';
 import type { BoardOutcome } from '../../../station/pipeline.ts';
 import { checkPorts, stationPorts, watchedPorts } from '../../../station/station-ports.ts';
-import { STATION_ENV } from '../devices/station-paths.ts';
+import { STATION_ENV, withRegistryOverride } from '../devices/station-paths.ts';
 import { addProgressOptions, progressFor, type ProgressCliOptions } from '../../progress.ts';
 
 interface Options extends ProgressCliOptions {
   station?: string;
+  registry?: string;
   port?: string[];
   reprovision?: boolean;
   concurrency?: number;
@@ -37,6 +38,7 @@ function stationFile(ctx: CliContext, station: string | undefined): string {
 export function registerProvision(program: Command, ctx: CliContext): void {
   addProgressOptions(program.command('provision'))
     .option('--station <station.toml>', `station config (else $${STATION_ENV}, else ./station.toml)`)
+    .option('--registry <path|url>', 'registry file or postgres:// URL (else $ESPFLEET_REGISTRY, else paths.registry of the config)')
     .option('--port <url>', 'a port to provision (repeatable); default: ports.urls and ports.usb of the config', collect)
     .option('--reprovision', 'give boards already provisioned a new identity and firmware (the old certificate is revoked)')
     .option('--concurrency <n>', 'boards provisioned at the same time (default: all)', intArg(1, 256))
@@ -73,7 +75,7 @@ Examples:
   espfleet provision --station station.toml --watch`,
     )
     .action(async (opts: Options) => {
-      const cfg = loadStationConfig(stationFile(ctx, opts.station));
+      const cfg = withRegistryOverride(ctx, loadStationConfig(stationFile(ctx, opts.station)), opts.registry);
       if (opts.watch) {
         if ((opts.port ?? []).length > 0) throw new UsageError('cli.bad_argument', 'give --watch or --port, not both', { hint: '--watch picks up USB ports as boards are plugged in' });
         return watch(ctx, cfg, opts);

@@ -1,0 +1,169 @@
+// `espfleet registry migrate` and `registry status`: a SQLite station's devices, rollout,
+// renewal journal and audit chain moved into PostgreSQL with the hashes unchanged (`audit
+// verify` passes on the target, and the chain goes on there); a repeated move doubles
+// nothing; another station's history, a broken source chain and a non-empty target are
+// refused and change nothing; a URL's password is never printed. Plus the sslmode mapping.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createRollout } from '../fleet/rollout-store.ts';
+import { initialState } from '../fleet/rollout-plan.ts';
+import { parsePolicy } from '../fleet/rollout-policy.ts';
+import { RenewalJournal } from '../renewal/renewal-journal.ts';
+import { openAuditLog } from '../station/audit-log.ts';
+import { auditLines, SqlAuditLog, verifyRegistryAudit } from '../station/audit-sql.ts';
+import { openRegistryAt } from '../station/open-registry.ts';
+import { postgresConnection, redactUrl } from '../station/registry-postgres.ts';
+import { espfleet } from './cli-harness.ts';
+import { deviceRecord } from './device-record.ts';
+import { postgresCluster, registryBackends } from './registry-backends.ts';
+
+const pg = registryBackends().find((b) => b.name === 'postgres')!;
+const dir = mkdtempSync(join(tmpdir(), 'espfleet-cli-registry-'));
+
+/** A SQLite station with `boards` devices, a rollout, a renewal row and an audit log. */
+async function sqliteStation(boards: number, tag = 'a'): Promise<{ registry: string; log: string }> {
+  const d = mkdtempSync(join(dir, `station-${tag}-`));
+  const registry = join(d, 'registry.sqlite');
+  const log = join(d, 'audit.jsonl');
+  const reg = await openRegistryAt(registry);
+  const audit = await openAuditLog(log, { anchor: reg });
+  for (let i = 0; i < boards; i++) {
+    const id = `esp32_${tag.toUpperCase()}000${i}`;
+    await reg.upsert(deviceRecord({ deviceId: id, mac: `24:0a:c4:${tag === 'a' ? '0a' : '0b'}:00:0${i}`, certSerial: `${tag}${i}` }));
+    await audit.append({ action: 'provision.done', actor: 'alice', subject: { deviceId: id }, details: { station: `line-${tag}` } });
+  }
+  const policy = parsePolicy({ waves: '100%', rate: '10/min', maxFailures: '1', minSample: 0, deviceTimeout: '10m' });
+  await createRollout(reg, {
+    id: `r-${tag}`, actor: 'operator:alice', createdAt: '2026-12-02T10:00:00.000Z',
+    spec: { bundle: { path: 'fw.zip', version: '1.1.0', sha256: 'ab'.repeat(32), signedBy: ['k1'] }, url: 'https://ota.example/fw.zip', select: 'all', policy },
+    state: initialState([[`esp32_${tag.toUpperCase()}0000`]]),
+  });
+  await new RenewalJournal(reg).put({
+    deviceId: `esp32_${tag.toUpperCase()}0000`, req: 'q1', state: 'confirmed', csrSha256: 'cd'.repeat(32), spkiSha256: null, oldSerial: `${tag}0`, serial: `${tag}9`, notAfter: null,
+    certPem: null, errorCode: null, error: null, createdAt: '2026-12-02T11:00:00.000Z', updatedAt: '2026-12-02T11:00:00.000Z',
+  });
+  await audit.append({ action: 'rollout.start', actor: 'operator:alice', subject: { rollout: `r-${tag}` } });
+  await reg.close();
+  return { registry, log };
+}
+
+const fileLines = (path: string) => readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+
+describe.skipIf(!pg.available)('espfleet registry migrate (SQLite → PostgreSQL)', () => {
+  it('moves devices, rollout, renewals and the audit chain with hashes unchanged; audit verify passes on the target; a repeat doubles nothing', { timeout: 120_000 }, async () => {
+    const src = await sqliteStation(3);
+    const url = await pg.fresh();
+    const r = await espfleet(['registry', 'migrate', '--from', `sqlite:${src.registry}`, '--to', url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('3 devices, 1 rollouts (1 board rows), 1 renewal rows');
+    expect(r.stdout).toContain('4 audit entries, hashes unchanged');
+
+    const reg = await openRegistryAt(url);
+    expect(await auditLines(reg)).toEqual(fileLines(src.log));
+    expect((await reg.list()).map((d) => d.deviceId)).toEqual(['esp32_A0000', 'esp32_A0001', 'esp32_A0002']);
+    expect((await new RenewalJournal(reg).get('esp32_A0000', 'q1'))?.serial).toBe('a9');
+    const verify = await espfleet(['audit', 'verify', '--registry', url]);
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(verify.stdout).toMatch(/^audit chain intact: 4 entries \(in the registry postgres:\/\/.*\); matches its anchor \(4 entries\)/);
+
+    await reg.close();
+
+    // The same move again: accepted (same chain), nothing doubled.
+    const again = await espfleet(['registry', 'migrate', '--from', src.registry, '--to', url, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ devices: 3, auditEntries: 4, auditAlreadyThere: 4 });
+    const after = await openRegistryAt(url);
+    expect(await after.list()).toHaveLength(3);
+    expect(await verifyRegistryAudit(after)).toMatchObject({ ok: true, entries: 4 });
+    expect(Number((await after.query('SELECT COUNT(*) AS n FROM rollouts'))[0]?.n)).toBe(1);
+    expect(Number((await after.query('SELECT COUNT(*) AS n FROM rollout_boards'))[0]?.n)).toBe(1);
+
+    // The chain goes on in the database, one entry after the moved ones.
+    const next = await new SqlAuditLog(after).append({ action: 'certificate.revoke', actor: 'alice', subject: { deviceId: 'esp32_A0001' } });
+    expect(next.seq).toBe(4);
+    expect(await verifyRegistryAudit(after)).toMatchObject({ ok: true, entries: 5 });
+    await after.close();
+    // Once the database has gone on, the old file is not moved over it again.
+    const stale = await espfleet(['registry', 'migrate', '--from', src.registry, '--to', url]);
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toContain('[station.registry.target_not_empty]');
+  });
+
+  it("refuses another station's history into a non-empty target, and a broken source chain; neither changes the target", { timeout: 120_000 }, async () => {
+    const a = await sqliteStation(2, 'a');
+    const b = await sqliteStation(2, 'b');
+    const url = await pg.fresh();
+    expect((await espfleet(['registry', 'migrate', '--from', a.registry, '--to', url])).code).toBe(0);
+    const refused = await espfleet(['registry', 'migrate', '--from', b.registry, '--to', url]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('[station.registry.target_not_empty]');
+    const reg = await openRegistryAt(url, { readOnly: true });
+    expect((await reg.list()).map((d) => d.deviceId)).toEqual(['esp32_A0000', 'esp32_A0001']);
+    expect(await auditLines(reg)).toEqual(fileLines(a.log));
+    await reg.close();
+
+    // One edited character in the source log: refused before the target is opened.
+    const broken = await sqliteStation(2, 'c');
+    const lines = fileLines(broken.log);
+    lines[0] = lines[0]!.replace('alice', 'mallo');
+    writeFileSync(broken.log, `${lines.join('\n')}\n`);
+    const empty = await pg.fresh();
+    const bad = await espfleet(['registry', 'migrate', '--from', broken.registry, '--to', empty]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/fails verification at line 1.*nothing was moved \[station\.registry\.bad_move\]/);
+    const untouched = await openRegistryAt(empty, { readOnly: true });
+    expect(await untouched.list()).toEqual([]);
+    expect(await auditLines(untouched)).toEqual([]);
+    await untouched.close();
+  });
+
+  it('registry status names the backend and what it holds, never the password', { timeout: 60_000 }, async () => {
+    const src = await sqliteStation(1);
+    const url = await pg.fresh();
+    await espfleet(['registry', 'migrate', '--from', src.registry, '--to', url]);
+    // The test cluster trusts local connections: the password is accepted and ignored.
+    const withPassword = url.replace('espfleet@', 'espfleet:s3cr3t-pw@');
+    const r = await espfleet(['registry', 'status', '--registry', withPassword, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'postgres', schemaVersion: 6, devices: 1, audit: { entries: 2, ok: true } });
+    expect(r.stdout + r.stderr).not.toContain('s3cr3t-pw');
+    expect(JSON.parse(r.stdout).registry).toContain('espfleet:***@');
+    const viaEnv = await espfleet(['registry', 'status'], { env: { ESPFLEET_REGISTRY: withPassword } });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    expect(viaEnv.stdout).toContain('registry: PostgreSQL postgres://espfleet:***@127.0.0.1');
+    expect(viaEnv.stdout).toContain('audit chain: 2 entries in the registry, intact');
+    const sqlite = await espfleet(['registry', 'status', '--registry', src.registry]);
+    expect(sqlite.code, sqlite.stderr).toBe(0);
+    expect(sqlite.stdout).toContain(`registry: SQLite file ${src.registry}`);
+    expect(sqlite.stdout).toContain(`audit chain: 2 entries in ${src.log}, intact`);
+  });
+
+  it('a database that does not answer: station.registry.unreachable after the bounded retry, the password redacted', { timeout: 60_000 }, async () => {
+    const cluster = await postgresCluster();
+    // A port next to the cluster's with nothing listening.
+    const url = `postgres://espfleet:s3cr3t-pw@127.0.0.1:${cluster.port === 65535 ? 1 : cluster.port + 1}/espfleet`;
+    const err = await openRegistryAt(url, { retryForMs: 800 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'station.registry.unreachable' });
+    expect((err as Error).message).toContain('postgres://espfleet:***@127.0.0.1');
+    expect((err as Error).message).not.toContain('s3cr3t-pw');
+  });
+});
+
+describe('database URLs', () => {
+  it('sslmode maps to TLS options; an unknown mode and an unreadable root certificate are refused', () => {
+    const ca = join(dir, 'root.pem');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    expect(postgresConnection('postgres://u:p%40ss@db.example:6543/fleet')).toMatchObject({ host: 'db.example', port: 6543, user: 'u', password: 'p@ss', database: 'fleet', ssl: false });
+    expect(postgresConnection('postgres://db.example/fleet?sslmode=require').ssl).toEqual({ rejectUnauthorized: false });
+    const full = postgresConnection(`postgres://db.example/fleet?sslmode=verify-full&sslrootcert=${ca}`).ssl as { ca: string; rejectUnauthorized: boolean; checkServerIdentity?: unknown };
+    expect(full).toEqual({ ca: readFileSync(ca, 'utf8'), rejectUnauthorized: true });
+    const vca = postgresConnection(`postgres://db.example/fleet?sslmode=verify-ca&sslrootcert=${ca}`).ssl as { checkServerIdentity?: unknown };
+    expect(typeof vca.checkServerIdentity).toBe('function');
+    expect(() => postgresConnection('postgres://db.example/fleet?sslmode=prefer')).toThrow(expect.objectContaining({ code: 'station.registry.bad_url' }));
+    expect(() => postgresConnection('postgres://db.example/fleet?sslmode=verify-full&sslrootcert=/nonexistent.pem')).toThrow(/cannot read sslrootcert \/nonexistent.pem/);
+    expect(redactUrl('postgres://alice:hunter2@db.example/fleet')).toBe('postgres://alice:***@db.example/fleet');
+    expect(redactUrl('postgres://alice@db.example/fleet')).toBe('postgres://alice@db.example/fleet');
+  });
+});

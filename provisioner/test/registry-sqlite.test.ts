@@ -100,9 +100,9 @@ describe('SqliteRegistry', () => {
 });
 
 describe('registry migrations', () => {
-  it('the code knows v1 to v5, in order', () => {
-    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
-    expect(LATEST_SCHEMA_VERSION).toBe(5);
+  it('the code knows v1 to v6, in order', () => {
+    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(LATEST_SCHEMA_VERSION).toBe(6);
   });
 
   it('a v1 file is upgraded to the latest once, keeping its data', async () => {
@@ -115,16 +115,16 @@ describe('registry migrations', () => {
     const ran: number[] = [];
     const spied: Migration[] = migrations.map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
     const v2 = await openRegistry(path, { migrations: spied });
-    expect(ran).toEqual([2, 3, 4, 5]);
-    expect(v2.schemaVersion()).toBe(5);
-    expect(v2.appliedMigrations().map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(ran).toEqual([2, 3, 4, 5, 6]);
+    expect(v2.schemaVersion()).toBe(6);
+    expect(v2.appliedMigrations().map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await v2.get('esp32_123456')).toEqual(deviceRecord());
     await v2.close();
 
     // Reopening runs nothing: each migration is applied once (v1 would fail a second time).
     const again = await openRegistry(path, { migrations: spied });
     expect(ran).toEqual([2, 3, 4, 5]);
-    expect(again.appliedMigrations().map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(again.appliedMigrations().map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
     await again.close();
   });
 
@@ -132,7 +132,7 @@ describe('registry migrations', () => {
     const ran: number[] = [];
     const spied: Migration[] = [...migrations].reverse().map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
     const reg = await openRegistry(tempPath(), { migrations: spied });
-    expect(ran).toEqual([1, 2, 3, 4, 5]);
+    expect(ran).toEqual([1, 2, 3, 4, 5, 6]);
     await reg.close();
   });
 

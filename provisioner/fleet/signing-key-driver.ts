@@ -194,5 +194,5 @@ export async function driveRotation(input: DriveRotationInput): Promise<DriveRot
   }
   await saveReports();
   const record = loadRotation(registry, id)!;
-  return { record, ended: record.step === LAST_STEP ? 'done' : 'reached', behind: behindOf(record.step === LAST_STEP ? LAST_STEP : ((record.step + 1) as RotationStep)).filter(() => record.step !== LAST_STEP) };
+  return { record, ended: record.step === LAST_STEP ? 'done' : 'reached', behind: [] };
 }

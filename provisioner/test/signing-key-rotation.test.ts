@@ -52,6 +52,18 @@ describe.skipIf(!available)(`ota rotate-signing-key on ${BOARDS} virtual boards 
 
   const rotate = (sub: string, extra: string[]) => espfleet(['ota', 'rotate-signing-key', sub, '--station', f.station.stationPath, ...brokerArgs, ...extra], { env: ENV });
 
+  it('bad input is refused before anything is written or sent: the new key as --old-key, the old slot as --slot', async () => {
+    const wrongKey = await rotate('start', ['--new-pub', join(f.dir, 'new.pub.pem'), '--slot', '1', '--id', 'k-bad', '--old-key', join(f.dir, 'new-key.pem')]);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toMatch(/new-key\.pem is not the private key of the rotation's old public key \[fleet\.keys\.wrong_private_key\]/);
+    const sameSlot = await rotate('start', ['--new-pub', join(f.dir, 'new.pub.pem'), '--slot', '0', '--id', 'k-bad', ...keyArgs]);
+    expect(sameSlot.code).toBe(1);
+    expect(sameSlot.stderr).toContain('[fleet.keys.same_slot]');
+    const st = await espfleet(['ota', 'rotate-signing-key', 'status', '--station', f.station.stationPath]);
+    expect(st.stdout.trim()).toBe('no signing-key rotation recorded');
+    expect(f.seen.filter((m) => m.topic.endsWith('/cmd/keys'))).toEqual([]);
+  }, 120_000);
+
   it('plan: every board is at "old" (the station key in slot 0, mask 1, slot 1 free); nothing is sent', async () => {
     const r = await rotate('plan', ['--new-pub', join(f.dir, 'new.pub.pem'), '--slot', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);

@@ -2,8 +2,8 @@
 // one result tied to its id, or refused with a reason and nothing changed. Every check runs
 // before any effect: mJS has no try, so a bad field must never reach a call that can fail.
 // Needs api_config.js, api_sys.js, api_file.js and espfleet_json.js loaded first, and
-// espfleet_renew.js (fleetRenewCommand) and espfleet_ota.js (fleetOtaCommand) before a
-// command arrives.
+// espfleet_renew.js (fleetRenewCommand), espfleet_ota.js (fleetOtaCommand) and
+// espfleet_keys.js (fleetKeysCommand) before a command arrives.
 let FleetCmd = {
   MAX_DEPTH: 4,
   MAX_IDS: 16,
@@ -91,6 +91,7 @@ let FleetCmd = {
     if (cmd === 'config') return FleetCmd.config(c, st);
     if (cmd === 'renew') return fleetRenewCommand(c, st);
     if (cmd === 'ota') return fleetOtaCommand(c, st);
+    if (cmd === 'keys') return fleetKeysCommand(c, st);
     return FleetCmd.result(c.id, cmd, false, 'unknown command');
   },
 

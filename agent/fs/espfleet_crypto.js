@@ -5,6 +5,9 @@ let fleetKeygen = ffi('int espfleet_keygen(char *)');
 let fleetCsr = ffi('int espfleet_csr(char *, char *, char *)');
 let fleetNotAfter = ffi('double espfleet_cert_not_after(char *)');
 let fleetMatches = ffi('int espfleet_cert_matches(char *, char *, char *)');
+// cmd/keys (espfleet_keys.js): public keys and signatures as Base64 strings, no files.
+let fleetKeyVerify = ffi('int espfleet_p256_verify(char *, char *, char *)');
+let fleetKeyFp = ffi('char *espfleet_key_fp(char *)');
 
 // The C helper's codes (docs/agent-crypto.md) as words for the events.
 function fleetCryptoWhy(rc) {
@@ -16,6 +19,7 @@ function fleetCryptoWhy(rc) {
   if (rc === -6) return 'the certificate does not chain to the fleet CA';
   if (rc === -7) return 'not an EC P-256 key';
   if (rc === -8) return 'the key file exists';
+  if (rc === -9) return 'the signature does not verify';
   return 'code ' + JSON.stringify(rc);
 }
 

@@ -1,7 +1,8 @@
 // The espfleet agent (DESIGN.md topics, invariants 4 and 5; spec mongoose-os.md §5): MQTT
 // over mutual TLS with the device certificate the station put in conf9.json, a retained
 // status on every CONNACK with the last will {"online":false} on the same topic, and the
-// commands of espfleet_cmd.js on its own devices/<id>/cmd/+ only; OTA in espfleet_ota.js. Plain functions over the
+// commands of espfleet_cmd.js on its own devices/<id>/cmd/+ only; OTA in espfleet_ota.js, the
+// firmware signing keys in espfleet_keys.js. Plain functions over the
 // Mongoose OS APIs; all state is in Fleet, handed to callbacks as userdata.
 load('api_config.js');
 load('api_sys.js');
@@ -12,6 +13,7 @@ load('api_mqtt.js');
 load('espfleet_json.js');
 load('espfleet_cmd.js');
 load('espfleet_crypto.js');
+load('espfleet_keys.js');
 load('espfleet_renew.js');
 load('espfleet_ota.js');
 
@@ -34,7 +36,8 @@ let Fleet = {
   issuedTopic: '',
   renew: null,
   otaTopic: '',
-  ota: null
+  ota: null,
+  keys: null
 };
 
 // Printable ASCII or '?': JSON.stringify writes other bytes as \xNN, which is not JSON.
@@ -49,7 +52,7 @@ function fleetAscii(s) {
 }
 
 function fleetStatus(st) {
-  let s = { online: true, id: st.id, fw_version: st.fw, app: st.app, agent: FLEET_AGENT_VERSION, uptime: Sys.uptime(), ota: fleetOtaState(st), rollout: fleetOtaRollout(st) };
+  let s = { online: true, id: st.id, fw_version: st.fw, app: st.app, agent: FLEET_AGENT_VERSION, uptime: Sys.uptime(), ota: fleetOtaState(st), rollout: fleetOtaRollout(st), keys: fleetKeysState(st) };
   let exp = st.certExpiry > 0 ? st.certExpiry : Cfg.get('espfleet.cert_expiry');
   if (typeof exp === 'number' && exp > 0) s.cert_expiry = exp;
   let r = MQTT.pub(st.statusTopic, JSON.stringify(s), 1, true);
@@ -116,6 +119,7 @@ function fleetStart(st) {
   let f = Cfg.get('espfleet.ids_file');
   if (typeof f === 'string' && f !== '') st.idsFile = f;
   FleetCmd.loadIds(st);
+  fleetKeysInit(st);
   // Renewal first: on a try_once boot nothing below may save conf9.json before the CONNACK.
   fleetRenewInit(st);
   let save = st.renew.phase !== 'trial';

@@ -1,6 +1,6 @@
 /*
  * espfleet_crypto: key generation, CSR writing and certificate checks for the agent's
- * renewal (issue 14), over mbedTLS 2.x (Mongoose OS's; Debian's 2.28 in the host compile
+ * renewal (issue 14), ECDSA verification and key fingerprints for its cmd/keys (issue 21), over mbedTLS 2.x (Mongoose OS's; Debian's 2.28 in the host compile
  * test). Contract and return codes: espfleet_crypto.h. Files are read and written with
  * stdio, which Mongoose OS routes to its VFS, and parsed from memory, so MBEDTLS_FS_IO is
  * not needed.
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mbedtls/base64.h"
 #include "mbedtls/ctr_drbg.h"
 #include "mbedtls/ecp.h"
 #include "mbedtls/entropy.h"
@@ -19,6 +20,7 @@
 #include "mbedtls/pem.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/platform_util.h"
+#include "mbedtls/sha256.h"
 #include "mbedtls/x509_crt.h"
 #include "mbedtls/x509_csr.h"
 
@@ -298,4 +300,88 @@ int espfleet_cert_matches(char *cert_path, char *key_path, char *ca_path) {
   mbedtls_x509_crt_free(&crt);
   mbedtls_x509_crt_free(&ca);
   return rc;
+}
+
+/* --- cmd/keys (issue 21): public data only, nothing here touches a file. --- */
+
+static int b64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/*
+ * Strict Base64 (see espfleet_crypto.h) into out (room for ESPFLEET_CRYPTO_MAX_B64 bytes):
+ * mbedtls_base64_decode alone would also take spaces and line breaks, which the double
+ * (node:crypto) would read differently.
+ */
+static int b64_decode(const char *in, unsigned char *out, size_t *len) {
+  size_t n = strlen(in), pad = 0, i;
+  if (n == 0 || n > ESPFLEET_CRYPTO_MAX_B64 || n % 4 != 0) return ESPFLEET_CRYPTO_E_PARSE;
+  while (pad < 2 && in[n - 1 - pad] == '=') pad++;
+  for (i = 0; i < n - pad; i++) {
+    if (!b64_char(in[i])) return ESPFLEET_CRYPTO_E_PARSE;
+  }
+  return mbedtls_base64_decode(out, ESPFLEET_CRYPTO_MAX_B64, len, (const unsigned char *) in, n) == 0 ? ESPFLEET_CRYPTO_OK
+                                                                                                      : ESPFLEET_CRYPTO_E_PARSE;
+}
+
+/* The P-256 public key of spki_b64 into pk (initialised by the caller); its DER into der. */
+static int load_spki(const char *spki_b64, mbedtls_pk_context *pk, unsigned char *der, size_t *len) {
+  int rc = b64_decode(spki_b64, der, len);
+  if (rc != ESPFLEET_CRYPTO_OK) return rc;
+  if (mbedtls_pk_parse_public_key(pk, der, *len) != 0) return ESPFLEET_CRYPTO_E_PARSE;
+  if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY || mbedtls_pk_ec(*pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+    return ESPFLEET_CRYPTO_E_KEY_TYPE;
+  }
+  return ESPFLEET_CRYPTO_OK;
+}
+
+int espfleet_p256_verify(char *spki_b64, char *msg, char *sig_b64) {
+  mbedtls_pk_context pk;
+  unsigned char *buf;
+  unsigned char hash[32];
+  size_t key_len = 0, sig_len = 0;
+  int rc;
+  if (empty(spki_b64) || empty(sig_b64) || msg == NULL) return ESPFLEET_CRYPTO_E_ARG;
+  /* Two decode buffers on the heap, as everything else here (8 KiB task stack). */
+  buf = malloc(2 * ESPFLEET_CRYPTO_MAX_B64);
+  if (buf == NULL) return ESPFLEET_CRYPTO_E_CRYPTO;
+  mbedtls_pk_init(&pk);
+  rc = load_spki(spki_b64, &pk, buf, &key_len);
+  if (rc == ESPFLEET_CRYPTO_OK) rc = b64_decode(sig_b64, buf + ESPFLEET_CRYPTO_MAX_B64, &sig_len);
+  if (rc == ESPFLEET_CRYPTO_OK && mbedtls_sha256_ret((const unsigned char *) msg, strlen(msg), hash, 0) != 0) {
+    rc = ESPFLEET_CRYPTO_E_CRYPTO;
+  }
+  if (rc == ESPFLEET_CRYPTO_OK &&
+      mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, sizeof(hash), buf + ESPFLEET_CRYPTO_MAX_B64, sig_len) != 0) {
+    rc = ESPFLEET_CRYPTO_E_BAD_SIG;
+  }
+  mbedtls_pk_free(&pk);
+  free(buf);
+  return rc;
+}
+
+char *espfleet_key_fp(char *spki_b64) {
+  static char hex[65];
+  static const char digits[] = "0123456789abcdef";
+  mbedtls_pk_context pk;
+  unsigned char *der;
+  unsigned char hash[32];
+  size_t len = 0;
+  int i, rc;
+  hex[0] = '\0';
+  if (empty(spki_b64)) return hex;
+  der = malloc(ESPFLEET_CRYPTO_MAX_B64);
+  if (der == NULL) return hex;
+  mbedtls_pk_init(&pk);
+  rc = load_spki(spki_b64, &pk, der, &len);
+  if (rc == ESPFLEET_CRYPTO_OK && mbedtls_sha256_ret(der, len, hash, 0) == 0) {
+    for (i = 0; i < 32; i++) {
+      hex[2 * i] = digits[hash[i] >> 4];
+      hex[2 * i + 1] = digits[hash[i] & 15];
+    }
+    hex[64] = '\0';
+  }
+  mbedtls_pk_free(&pk);
+  free(der);
+  return hex;
 }

@@ -13,6 +13,11 @@
  *   let csr = ffi('int espfleet_csr(char *, char *, char *)');
  *   let notAfter = ffi('double espfleet_cert_not_after(char *)');
  *   let matches = ffi('int espfleet_cert_matches(char *, char *, char *)');
+ *   let verify = ffi('int espfleet_p256_verify(char *, char *, char *)');
+ *   let keyFp = ffi('char *espfleet_key_fp(char *)');
+ *
+ * The last two (issue 21, signing-key rotation: the agent's cmd/keys) take public data only:
+ * a Base64 SPKI as update.key<i> holds it, the signed text, a Base64 DER signature.
  *
  * The same names and return codes are served in the virtual board by
  * hil-tests/mongoose-os/agent-crypto.ts; agent/test/crypto-contract.ts holds the cases
@@ -45,11 +50,15 @@ extern "C" {
 #define ESPFLEET_CRYPTO_E_KEY_TYPE (-7)
 /* espfleet_keygen: key_path exists already; a key is never overwritten (remove it first). */
 #define ESPFLEET_CRYPTO_E_EXISTS (-8)
+/* espfleet_p256_verify: the signature does not verify (or is not a DER ECDSA signature). */
+#define ESPFLEET_CRYPTO_E_BAD_SIG (-9)
 
 /* Largest file read (certificate chains, keys). */
 #define ESPFLEET_CRYPTO_MAX_FILE 8192
 /* Longest path written (key_path of keygen, out_path of csr). */
 #define ESPFLEET_CRYPTO_MAX_PATH 256
+/* Longest Base64 key or signature taken by espfleet_p256_verify / espfleet_key_fp (a P-256 SPKI is 124). */
+#define ESPFLEET_CRYPTO_MAX_B64 256
 
 /*
  * A new EC P-256 key, written to key_path as PEM ("EC PRIVATE KEY", SEC1) through
@@ -79,6 +88,25 @@ double espfleet_cert_not_after(char *cert_path);
  * may not have its clock yet; the agent compares espfleet_cert_not_after with the time).
  */
 int espfleet_cert_matches(char *cert_path, char *key_path, char *ca_path);
+
+/*
+ * OK when sig_b64 (Base64 of a DER ECDSA signature) verifies over SHA-256 of msg (its
+ * strlen bytes) with the EC P-256 public key spki_b64 (Base64 of a DER SubjectPublicKeyInfo,
+ * the form of update.key<i>). Base64 is strict: only A-Z a-z 0-9 + /, a length that is a
+ * multiple of 4, at most two '=' at the end, at most ESPFLEET_CRYPTO_MAX_B64 characters.
+ * Checked in this order: arguments (E_ARG: NULL or empty key or signature, NULL msg), the key
+ * (E_PARSE: not Base64 or not an SPKI; E_KEY_TYPE: not EC P-256), the signature (E_PARSE: not
+ * Base64; E_BAD_SIG: does not verify).
+ */
+int espfleet_p256_verify(char *spki_b64, char *msg, char *sig_b64);
+
+/*
+ * The key's fingerprint: 64 lowercase hex digits of SHA-256 over the DER that spki_b64
+ * decodes to (what `espfleet` records per key slot), or "" when spki_b64 is NULL, empty or
+ * not an EC P-256 SPKI by the rules of espfleet_p256_verify. The result is a static buffer,
+ * valid until the next call (mJS copies it into a string at once).
+ */
+char *espfleet_key_fp(char *spki_b64);
 
 #ifdef __cplusplus
 }

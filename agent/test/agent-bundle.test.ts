@@ -25,7 +25,7 @@ describe('bundles carry the agent', () => {
     const out = join(dir, 'fw.zip');
     const r = await espfleet(['fw', 'demo-bundle', '--out', out, '--version', '1.4.0'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/fs: .*agent\/fs \(espfleet_cmd\.js, espfleet_crypto\.js, espfleet_json\.js, espfleet_ota\.js, espfleet_renew\.js, init\.js\)/);
+    expect(r.stdout).toMatch(/fs: .*agent\/fs \(espfleet_cmd\.js, espfleet_crypto\.js, espfleet_json\.js, espfleet_keys\.js, espfleet_ota\.js, espfleet_renew\.js, init\.js\)/);
     const files = fsOf(out);
     const agent = agentFsFiles();
     expect([...files.keys()].sort()).toEqual(['conf0.json', ...Object.keys(agent)].sort());

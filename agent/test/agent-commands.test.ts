@@ -49,7 +49,7 @@ describe('agent: connection and status', () => {
     const st = b.pubs.filter((p) => p.topic === STATUS);
     expect(st.length).toBeGreaterThan(0);
     expect(st.every((p) => p.retain && p.qos === 1)).toBe(true);
-    expect(JSON.parse(st[st.length - 1]!.msg)).toEqual({ online: true, id: ID, fw_version: '1.2.3', app: 'espfleet-agent', agent: '0.1.0', uptime: 12, ota: 'idle', rollout: '' });
+    expect(JSON.parse(st[st.length - 1]!.msg)).toEqual({ online: true, id: ID, fw_version: '1.2.3', app: 'espfleet-agent', agent: '0.1.0', uptime: 12, ota: 'idle', rollout: '', keys: { seq: 0, mask: -1, fp: ['', '', '', '', '', '', '', ''] } });
   });
 
   it('adds cert_expiry and the last rollout id when known, and republishes on the status timer', () => {

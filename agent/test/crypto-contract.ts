@@ -2,7 +2,7 @@
 // implementations run: the C over mbedTLS (crypto-helper.test.ts) and the Mongoose OS
 // double's ffi table (hil-tests/test/agent-crypto-ffi.test.ts). Same files, same calls,
 // same return codes, so the two cannot drift.
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { initCa, type Ca } from '../../certs/ca.ts';
 import { signCsr } from '../../certs/csr.ts';
@@ -174,4 +174,61 @@ export function expected(c: CryptoCase, notAfter: Record<string, number>): numbe
 /** `case: result` lines, so a failing expect shows which calls differ. */
 export function report(cases: CryptoCase[], results: number[]): string[] {
   return cases.map((c, i) => `${c.op}(${c.args.map((a) => JSON.stringify(a)).join(', ')}) [${c.why}] → ${results[i]}`);
+}
+
+/** Phase 3 (issue 21, cmd/keys): ECDSA P-256 verification and key fingerprints, public data only, no files. */
+export interface KeyCase {
+  why: string;
+  op: 'verify' | 'fp';
+  /** verify: [spki_b64, msg, sig_b64]; fp: [spki_b64]. */
+  args: string[];
+  /** verify: a return code; fp: the fingerprint (64 hex or ""). */
+  expect: number | string;
+}
+
+/** A canonical cmd/keys text (docs/ota-protocol.md "Signing keys"): lines, no trailing newline. */
+export const KEYS_TEXT = 'espfleet-keys-v1\ndevice_id=dev-001\nid=k-1\nseq=1\nset1=MFkw\nmask=1';
+
+export function keyCases(): KeyCase[] {
+  const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const spki = (k: KeyObject) => k.export({ type: 'spki', format: 'der' });
+  const b64 = (k: KeyObject) => spki(k).toString('base64');
+  const sig = (k: KeyObject, text: string) => sign('sha256', Buffer.from(text), { key: k, dsaEncoding: 'der' }).toString('base64');
+  const key = b64(p256.publicKey);
+  const good = sig(p256.privateKey, KEYS_TEXT);
+  const fp = createHash('sha256').update(spki(p256.publicKey)).digest('hex');
+  const notDer = randomBytes(64).toString('base64');
+  return [
+    { why: 'signature over the text', op: 'verify', args: [key, KEYS_TEXT, good], expect: C.OK },
+    { why: 'signature over an empty text', op: 'verify', args: [key, '', sig(p256.privateKey, '')], expect: C.OK },
+    { why: 'signed by another key', op: 'verify', args: [key, KEYS_TEXT, sig(other.privateKey, KEYS_TEXT)], expect: C.E_BAD_SIG },
+    { why: 'one byte of the text changed', op: 'verify', args: [key, KEYS_TEXT.replace('seq=1', 'seq=2'), good], expect: C.E_BAD_SIG },
+    { why: 'the text with a trailing newline', op: 'verify', args: [key, `${KEYS_TEXT}\n`, good], expect: C.E_BAD_SIG },
+    { why: 'signature of 64 random bytes (not DER)', op: 'verify', args: [key, KEYS_TEXT, notDer], expect: C.E_BAD_SIG },
+    { why: 'signature not Base64', op: 'verify', args: [key, KEYS_TEXT, '!!!!'], expect: C.E_PARSE },
+    { why: 'signature with a line break', op: 'verify', args: [key, KEYS_TEXT, `${good.slice(0, 8)}\n${good.slice(8)}`], expect: C.E_PARSE },
+    { why: 'signature without its padding', op: 'verify', args: [key, KEYS_TEXT, good.replace(/=+$/, '')], expect: good.endsWith('=') ? C.E_PARSE : C.OK },
+    { why: 'key not Base64', op: 'verify', args: ['not a key', KEYS_TEXT, good], expect: C.E_PARSE },
+    { why: 'key is Base64 of no SPKI', op: 'verify', args: [Buffer.from('just some bytes!').toString('base64'), KEYS_TEXT, good], expect: C.E_PARSE },
+    { why: 'key over ESPFLEET_CRYPTO_MAX_B64', op: 'verify', args: ['A'.repeat(260), KEYS_TEXT, good], expect: C.E_PARSE },
+    { why: 'P-384 key', op: 'verify', args: [b64(p384.publicKey), KEYS_TEXT, sig(p384.privateKey, KEYS_TEXT)], expect: C.E_KEY_TYPE },
+    { why: 'RSA key', op: 'verify', args: [b64(rsa.publicKey), KEYS_TEXT, good], expect: C.E_KEY_TYPE },
+    { why: 'the key is checked before the signature', op: 'verify', args: [b64(p384.publicKey), KEYS_TEXT, '!!!!'], expect: C.E_KEY_TYPE },
+    { why: 'empty key', op: 'verify', args: ['', KEYS_TEXT, good], expect: C.E_ARG },
+    { why: 'empty signature', op: 'verify', args: [key, KEYS_TEXT, ''], expect: C.E_ARG },
+    { why: 'fingerprint of a P-256 key', op: 'fp', args: [key], expect: fp },
+    { why: 'fingerprint of the other key', op: 'fp', args: [b64(other.publicKey)], expect: createHash('sha256').update(spki(other.publicKey)).digest('hex') },
+    { why: 'no fingerprint for a P-384 key', op: 'fp', args: [b64(p384.publicKey)], expect: '' },
+    { why: 'no fingerprint for garbage', op: 'fp', args: ['not a key'], expect: '' },
+    { why: 'no fingerprint for a key without padding', op: 'fp', args: [key.replace(/=+$/, '')], expect: key.endsWith('=') ? '' : fp },
+    { why: 'no fingerprint for ""', op: 'fp', args: [''], expect: '' },
+  ];
+}
+
+/** `case: result` lines for phase 3. */
+export function keyReport(cases: KeyCase[], results: Array<number | string>): string[] {
+  return cases.map((c, i) => `${c.op} [${c.why}] → ${JSON.stringify(results[i])}`);
 }

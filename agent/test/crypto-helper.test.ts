@@ -12,7 +12,7 @@ import { fromPem } from '../../certs/pem.ts';
 import { ESPFLEET_CRYPTO_MAX_FILE, ESPFLEET_CRYPTO_MAX_PATH, agentCryptoFfi } from '../../hil-tests/mongoose-os/agent-crypto.ts';
 import { expectOk, openssl, oracleAvailable, repoRoot, requireOracle, run } from '../../scripts/lib/oracles.ts';
 import {
-  DEVICE_ID, ESPFLEET_CRYPTO, PHASE1, PHASE1_OUTPUTS, PHASE2, expected, initialFiles, issueForBoard, makeCas, report, type CryptoCase,
+  DEVICE_ID, ESPFLEET_CRYPTO, PHASE1, PHASE1_OUTPUTS, PHASE2, expected, initialFiles, issueForBoard, keyCases, keyReport, makeCas, report, type CryptoCase,
 } from './crypto-contract.ts';
 
 const haveCc = oracleAvailable('cc');
@@ -57,6 +57,20 @@ describe.skipIf(!haveCc)('espfleet_crypto.c against mbedTLS 2.x', () => {
     phase2 = await callAll(PHASE2);
   });
 
+  it('verifies P-256 signatures and fingerprints keys as the double does (phase 3: cmd/keys)', async () => {
+    const cases = keyCases();
+    const hex = (s: string) => Buffer.from(s, 'latin1').toString('hex');
+    const input = cases.map((c) => [c.op, ...c.args.map(hex)].join('\t')).join('\n') + '\n';
+    const r = await run(harness, [], { cwd: board, input });
+    expect(r.code, r.stderr).toBe(0);
+    const fromC = r.stdout.trim().split('\n').map((l) => (l.startsWith('fp:') ? l.slice(3) : Number(l)));
+    const ffi = agentCryptoFfi({ exists: () => false, read: () => new Uint8Array(), write: () => {} });
+    const fromDouble = cases.map((c) => (c.op === 'verify' ? ffi.espfleet_p256_verify?.(...c.args) : ffi.espfleet_key_fp?.(...c.args)) as number | string);
+    const want = cases.map((c) => c.expect);
+    expect(keyReport(cases, fromC)).toEqual(keyReport(cases, want));
+    expect(keyReport(cases, fromDouble)).toEqual(keyReport(cases, want));
+  });
+
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -77,7 +91,7 @@ describe.skipIf(!haveCc)('espfleet_crypto.c against mbedTLS 2.x', () => {
     const frames = readFileSync(join(work, 'stack.su'), 'utf8').trim().split('\n').map((l) => l.split('\t'));
     rmSync(obj);
     rmSync(join(work, 'stack.su'));
-    expect(frames.filter(([fn]) => fn?.split(':').at(-1)?.startsWith('espfleet_')).length).toBe(4);
+    expect(frames.filter(([fn]) => fn?.split(':').at(-1)?.startsWith('espfleet_')).length).toBe(6);
     // Host (x86-64) frame sizes; on the 32-bit ESP32 they are smaller. mbedTLS's own frames come on top.
     for (const [fn, bytes] of frames) expect(Number(bytes), fn).toBeLessThanOrEqual(2048);
   });

@@ -3,7 +3,7 @@
 // over node:crypto and certs/ DER code, reading and writing the board's filesystem. Like the
 // C, nothing here hands key bytes to mJS: every result is a number.
 // agent/test/crypto-contract.ts holds the cases both implementations are held to.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { assertDeviceId } from '../../certs/identity.ts';
 import { TAG, children, parseDer, tlv, seq, smallInteger, bitString } from '../../certs/der.ts';
 import { encodeName } from '../../certs/extensions.ts';
@@ -23,6 +23,7 @@ export const ESPFLEET_CRYPTO = {
   E_NOT_TRUSTED: -6,
   E_KEY_TYPE: -7,
   E_EXISTS: -8,
+  E_BAD_SIG: -9,
 } as const;
 export type EspfleetCryptoCode = (typeof ESPFLEET_CRYPTO)[keyof typeof ESPFLEET_CRYPTO];
 
@@ -30,6 +31,8 @@ export type EspfleetCryptoCode = (typeof ESPFLEET_CRYPTO)[keyof typeof ESPFLEET_
 export const ESPFLEET_CRYPTO_MAX_FILE = 8192;
 /** ESPFLEET_CRYPTO_MAX_PATH: the longest path the helper writes (keygen's key, csr's output). */
 export const ESPFLEET_CRYPTO_MAX_PATH = 256;
+/** ESPFLEET_CRYPTO_MAX_B64: the longest Base64 key or signature espfleet_p256_verify / espfleet_key_fp take. */
+export const ESPFLEET_CRYPTO_MAX_B64 = 256;
 
 /** The `ffi('…')` strings the agent binds. */
 export const AGENT_CRYPTO_SIGNATURES = {
@@ -37,6 +40,8 @@ export const AGENT_CRYPTO_SIGNATURES = {
   espfleet_csr: 'int espfleet_csr(char *, char *, char *)',
   espfleet_cert_not_after: 'double espfleet_cert_not_after(char *)',
   espfleet_cert_matches: 'int espfleet_cert_matches(char *, char *, char *)',
+  espfleet_p256_verify: 'int espfleet_p256_verify(char *, char *, char *)',
+  espfleet_key_fp: 'char *espfleet_key_fp(char *)',
 } as const;
 
 /** The part of the board's filesystem (RootFs) the helper uses. */
@@ -46,7 +51,7 @@ export interface AgentCryptoFs {
   write(path: string, data: Uint8Array): void;
 }
 
-const { OK, E_ARG, E_IO, E_PARSE, E_KEY_MISMATCH, E_NOT_TRUSTED, E_KEY_TYPE, E_EXISTS } = ESPFLEET_CRYPTO;
+const { OK, E_ARG, E_IO, E_PARSE, E_KEY_MISMATCH, E_NOT_TRUSTED, E_KEY_TYPE, E_EXISTS, E_BAD_SIG } = ESPFLEET_CRYPTO;
 
 /** A `char *` argument as a path or CN; undefined for NULL or "" (E_ARG in the C). */
 function arg(v: Value): string | undefined {
@@ -163,6 +168,26 @@ function spkiEqual(a: KeyObject, b: KeyObject): boolean {
   return Buffer.from(spkiDer(a)).equals(Buffer.from(spkiDer(b)));
 }
 
+/** The C's strict Base64 (espfleet_crypto.h): Buffer.from(…, 'base64') alone would skip junk. */
+function strictBase64(v: string): Buffer {
+  if (v.length === 0 || v.length > ESPFLEET_CRYPTO_MAX_B64 || v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw new Rc(E_PARSE);
+  return Buffer.from(v, 'base64');
+}
+
+/** mbedtls_pk_parse_public_key over the DER, then the P-256 check; returns the key and its DER. */
+function p256Spki(b64: string): { key: KeyObject; der: Buffer } {
+  const der = strictBase64(b64);
+  let key: KeyObject;
+  try {
+    parseDer(der); // one TLV, nothing after it
+    key = createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch {
+    throw new Rc(E_PARSE);
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Rc(E_KEY_TYPE);
+  return { key, der };
+}
+
 const guarded =
   (fn: (...args: Value[]) => number) =>
   (...args: Value[]): number => {
@@ -225,5 +250,31 @@ export function agentCryptoFfi(fs: AgentCryptoFs): FfiTable {
       // Validity dates are not checked, as in the C (the agent compares not_after itself).
       return chains(certs, trusted) ? OK : E_NOT_TRUSTED;
     }),
+
+    espfleet_p256_verify: guarded((spkiArg, msgArg, sigArg) => {
+      if (typeof spkiArg !== 'string' || spkiArg === '' || typeof sigArg !== 'string' || sigArg === '' || typeof msgArg !== 'string') return E_ARG;
+      const { key } = p256Spki(spkiArg);
+      const sig = strictBase64(sigArg);
+      // mJS strings are byte strings: the message is its bytes, as the C's strlen reads them.
+      const msg = Buffer.from(msgArg, 'latin1');
+      try {
+        return verify('sha256', msg, { key, dsaEncoding: 'der' }, sig) ? OK : E_BAD_SIG;
+      } catch {
+        return E_BAD_SIG; // not a DER signature: mbedtls_pk_verify fails the same way
+      }
+    }),
+
+    espfleet_key_fp: keyFp,
   };
+}
+
+/** espfleet_key_fp, the one `char *` result: "" for anything the C would not fingerprint. */
+function keyFp(spkiArg: Value): string {
+  if (typeof spkiArg !== 'string' || spkiArg === '') return '';
+  try {
+    return createHash('sha256').update(p256Spki(spkiArg).der).digest('hex');
+  } catch (e) {
+    if (e instanceof Rc) return '';
+    throw e;
+  }
 }

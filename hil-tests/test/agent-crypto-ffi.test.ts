@@ -74,7 +74,7 @@ describe('Mongoose OS double: the agent crypto ffi on the board filesystem', () 
       const parsed = parseSignature(sig);
       expect(parsed?.name).toBe(name);
       expect(parsed?.args.every((a) => a === 'char*')).toBe(true);
-      expect(parsed?.ret).toBe(name === 'espfleet_cert_not_after' ? 'double' : 'int');
+      expect(parsed?.ret).toBe(name === 'espfleet_cert_not_after' ? 'double' : name === 'espfleet_key_fp' ? 'char*' : 'int');
     }
     expect(Object.keys(agentCryptoFfi({ exists: () => false, read: () => new Uint8Array(), write: () => {} })).sort()).toEqual(Object.keys(AGENT_CRYPTO_SIGNATURES).sort());
   });

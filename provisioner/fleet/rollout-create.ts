@@ -89,8 +89,7 @@ export async function createRolloutFromFleet(input: CreateRolloutInput): Promise
   });
   const plan = planWaves(boards, { version: bundle.version, signedBy: signedFor(bundle, input.trust) }, input.policy);
   if (plan.refusal !== undefined) {
-    const why = input.trust && !input.trust.accepted ? ` (${input.trust.reason})` : '';
-    throw new FleetError('fleet.rollout.refused', `${bundle.path}: ${plan.refusal}${why}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
+    throw new FleetError('fleet.rollout.refused', `${bundle.path}: ${plan.refusal}${trustReason(input.trust)}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
   }
   const targeted = plan.waves.reduce((n, w) => n + w.length, 0);
   if (targeted === 0) {
@@ -126,13 +125,27 @@ export async function createRolloutFromFleet(input: CreateRolloutInput): Promise
   return { record: (await loadRollout(registry, id))!, plan };
 }
 
-/** A board made by the trusting station accepts only what that station's keys sign (station-trust.ts). */
-export function trustedKeys(r: Pick<DeviceRecord, 'station'>, trust: StationTrust | undefined): { acceptedKeys?: string[] } {
-  return trust !== undefined && r.station === trust.station ? { acceptedKeys: [trustKey(trust.station)] } : {};
+/**
+ * A board whose key state the registry holds accepts what that state verifies; else one made
+ * by the trusting station accepts only what that station's keys sign (station-trust.ts).
+ */
+export function trustedKeys(r: Pick<DeviceRecord, 'station' | 'deviceId'>, trust: StationTrust | undefined): { acceptedKeys?: string[] } {
+  const board = trust?.boards?.get(r.deviceId);
+  if (board) return { acceptedKeys: [board.token] };
+  return trust !== undefined && trust.station !== '' && r.station === trust.station ? { acceptedKeys: [trustKey(trust.station)] } : {};
 }
 
 export function signedFor(bundle: Pick<BundleFacts, 'signedBy'>, trust: StationTrust | undefined): string[] {
-  return trust?.accepted ? [...bundle.signedBy, trustKey(trust.station)] : [...bundle.signedBy];
+  const tokens = [...new Set([...(trust?.boards?.values() ?? [])].filter((b) => b.accepted).map((b) => b.token))];
+  return [...bundle.signedBy, ...(trust?.accepted ? [trustKey(trust.station)] : []), ...tokens];
+}
+
+/** Why the boards refuse the bundle, for the refusal message: the station's reason, or a board's. */
+export function trustReason(trust: StationTrust | undefined): string {
+  if (!trust) return '';
+  const board = [...(trust.boards?.values() ?? [])].find((b) => !b.accepted);
+  if (board) return ` (${board.reason})`;
+  return trust.station !== '' && !trust.accepted ? ` (${trust.reason})` : '';
 }
 
 /** A rollout id from the time: r-20261202-104500. */

@@ -138,6 +138,41 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    description: 'signing-key rotations and each board\'s reported update.key0..7 / sig_req_mask (provisioner/fleet/signing-key-store.ts)',
+    async up(db) {
+      await db.run(`
+        CREATE TABLE signing_key_rotations (
+          rotation_id TEXT PRIMARY KEY,
+          status      TEXT NOT NULL,
+          step        INTEGER NOT NULL,
+          -- JSON: old and new slot, public key and fingerprint; the --select text
+          spec_json   TEXT NOT NULL,
+          actor       TEXT NOT NULL,
+          created_at  TEXT NOT NULL,
+          updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE signing_key_rotation_boards (
+          rotation_id  TEXT NOT NULL REFERENCES signing_key_rotations (rotation_id),
+          device_id    TEXT NOT NULL,
+          step         INTEGER,
+          cmd_id       TEXT,
+          seq          INTEGER,
+          commanded_at TEXT,
+          PRIMARY KEY (rotation_id, device_id)
+        );
+        CREATE TABLE board_signing_keys (
+          device_id         TEXT PRIMARY KEY,
+          seq               INTEGER NOT NULL,
+          mask              INTEGER NOT NULL,
+          -- JSON: 8 slots, SHA-256 hex of each key's SPKI or ""
+          fingerprints_json TEXT NOT NULL,
+          reported_at       TEXT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 /** The newest schema this code knows. */

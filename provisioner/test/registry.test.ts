@@ -142,16 +142,16 @@ describe.each(registryBackends())('registry on $name', (backend) => {
     const ran: number[] = [];
     const spied: Migration[] = migrations.map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
     const v2 = await openRegistryAt(where, { migrations: spied });
-    expect(ran).toEqual([2, 3, 4, 5, 6]);
-    expect(await v2.schemaVersion()).toBe(6);
-    expect((await v2.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ran).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(await v2.schemaVersion()).toBe(7);
+    expect((await v2.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(await v2.get('esp32_123456')).toEqual(deviceRecord());
     await v2.close();
 
     // Reopening runs nothing: each migration is applied once (v1 would fail a second time).
     const again = await openRegistryAt(where, { migrations: spied });
-    expect(ran).toEqual([2, 3, 4, 5, 6]);
-    expect((await again.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ran).toEqual([2, 3, 4, 5, 6, 7]);
+    expect((await again.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     await again.close();
   });
 
@@ -159,7 +159,7 @@ describe.each(registryBackends())('registry on $name', (backend) => {
     const ran: number[] = [];
     const spied: Migration[] = [...migrations].reverse().map((m) => ({ ...m, up: (db) => (ran.push(m.version), m.up(db)) }));
     const reg = await openRegistryAt(await backend.fresh(), { migrations: spied });
-    expect(ran).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ran).toEqual([1, 2, 3, 4, 5, 6, 7]);
     await reg.close();
   });
 
@@ -241,9 +241,9 @@ describe('SqliteRegistry (the file)', () => {
 });
 
 describe('registry migrations', () => {
-  it('the code knows v1 to v6, in order', () => {
-    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(LATEST_SCHEMA_VERSION).toBe(6);
+  it('the code knows v1 to v7, in order', () => {
+    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(LATEST_SCHEMA_VERSION).toBe(7);
   });
 
 });

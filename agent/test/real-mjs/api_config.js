@@ -1,6 +1,6 @@
 // Plain-mJS stand-in for the Mongoose OS API (no ffi), so the agent runs on a bare Cesanta mjs binary.
 let Cfg = {
-  tree: { device: { id: 'esp32_A1B2C3' }, debug: { level: 2 }, sys: { tz_spec: '' }, mqtt: { will_topic: '', will_message: '{"online":false}', will_retain: true }, espfleet: { enable: true, status_interval: 60, cmd_max_bytes: 1024, cert_expiry: 1830000000, rollout: 'r-42', ids_file: 'espfleet_ids.json' } },
+  tree: { device: { id: 'esp32_A1B2C3' }, update: { key0: '', key1: '', key2: '', key3: '', key4: '', key5: '', key6: '', key7: '', sig_req_mask: -1 }, debug: { level: 2 }, sys: { tz_spec: '' }, mqtt: { will_topic: '', will_message: '{"online":false}', will_retain: true }, espfleet: { enable: true, status_interval: 60, cmd_max_bytes: 1024, cert_expiry: 1830000000, rollout: 'r-42', ids_file: 'espfleet_ids.json' } },
   saves: 0,
   get: function(path) {
     let i = path.indexOf('.');

@@ -19,7 +19,7 @@ import { openStationAudit } from '../../../station/audit-sql.ts';
 import { isPostgresUrl, openRegistryAt, type Registry } from '../../../station/open-registry.ts';
 import type { AuditLog } from '../../../station/records.ts';
 import { findStation, resolveRegistry, resolveStationPath, stationOption } from '../devices/station-paths.ts';
-import { stationTrust, type StationTrust } from '../../../fleet/station-trust.ts';
+import { fleetTrust, type StationTrust } from '../../../fleet/station-trust.ts';
 import { rolloutLines } from './rollout-status.ts';
 
 export interface StoreCliOptions {
@@ -61,13 +61,13 @@ export async function openStores(ctx: CliContext, opts: StoreCliOptions): Promis
 }
 
 /**
- * Whether the boards of the station in use take the bundle (their update.key*, sig_req_mask
- * as the station wrote them); undefined when only --registry names the store (no station).
+ * Whether the boards take the bundle: those of the station in use by their update.key*,
+ * sig_req_mask as the station wrote them (not when only --registry names the store), and
+ * every board whose key state the registry holds by that state (station-trust.ts).
  */
-export function trustFromStation(ctx: CliContext, opts: { station?: string; registry?: string }, bundlePath: string): StationTrust | undefined {
-  if (opts.station === undefined && opts.registry !== undefined) return undefined;
-  const cfg = findStation(ctx, opts.station);
-  return cfg ? stationTrust(cfg, new Uint8Array(readFileSync(bundlePath))) : undefined;
+export function trustFromStation(ctx: CliContext, opts: { station?: string; registry?: string }, bundlePath: string, registry?: Registry): Promise<StationTrust | undefined> {
+  const cfg = opts.station === undefined && opts.registry !== undefined ? undefined : findStation(ctx, opts.station);
+  return fleetTrust(cfg, registry, new Uint8Array(readFileSync(bundlePath)));
 }
 
 /** The actor of the audit entries: the client certificate's CN, else the login name. */

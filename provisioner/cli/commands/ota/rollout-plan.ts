@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../../context.ts';
 import { renderTable } from '../../format.ts';
 import { FleetError } from '../../../fleet/errors.ts';
-import { readBundleFacts, signedFor, trustedKeys } from '../../../fleet/rollout-create.ts';
+import { readBundleFacts, signedFor, trustedKeys, trustReason } from '../../../fleet/rollout-create.ts';
 import { trustFromStation } from './rollout-common.ts';
 import { parsePolicy, type PolicyText } from '../../../fleet/rollout-policy.ts';
 import { planWaves } from '../../../fleet/rollout-waves.ts';
@@ -58,20 +58,20 @@ Examples:
       const { path, version, signedBy, sha256, size } = facts;
       const registry = await openRegistryFromOptions(ctx, opts);
       let records;
+      let trust;
       try {
         records = (await registry.list()).filter(select);
+        trust = await trustFromStation(ctx, opts, path, registry);
       } finally {
         await registry.close();
       }
-      const trust = trustFromStation(ctx, opts, path);
       const plan = planWaves(
         records.map((r) => ({ id: r.deviceId, online: true, ...(r.firmwareVersion !== null ? { version: r.firmwareVersion } : {}), ...trustedKeys(r, trust) })),
         { version, signedBy: signedFor(facts, trust) },
         policy,
       );
       if (plan.refusal !== undefined) {
-        const why = trust && !trust.accepted ? ` (${trust.reason})` : '';
-        throw new FleetError('fleet.rollout.refused', `${path}: ${plan.refusal}${why}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
+        throw new FleetError('fleet.rollout.refused', `${path}: ${plan.refusal}${trustReason(trust)}`, { hint: 'sign it with `espfleet fw sign` (keys the boards hold in update.key0..7)' });
       }
       const targeted = plan.waves.reduce((n, w) => n + w.length, 0);
       if (opts.json) {

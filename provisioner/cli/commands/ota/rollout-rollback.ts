@@ -71,7 +71,7 @@ Examples:
             facts: watch.boards,
             policy,
             ...(opts.commitTimeout !== undefined ? { commitTimeout: opts.commitTimeout } : {}),
-            ...((t) => (t ? { trust: t } : {}))(trustFromStation(ctx, opts, bundle.path)),
+            ...((t) => (t ? { trust: t } : {}))(await trustFromStation(ctx, opts, bundle.path, stores.registry)),
             rollbackOf: opts.id,
             now,
           });

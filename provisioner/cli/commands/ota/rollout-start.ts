@@ -111,7 +111,7 @@ Examples:
             facts: watch.boards,
             policy,
             ...(opts.commitTimeout !== undefined ? { commitTimeout: opts.commitTimeout } : {}),
-            ...((t) => (t ? { trust: t } : {}))(trustFromStation(ctx, opts, bundle.path)),
+            ...((t) => (t ? { trust: t } : {}))(await trustFromStation(ctx, opts, bundle.path, stores.registry)),
             now,
           });
           if (!opts.quiet) ctx.note(describePlan(id, bundle, plan, records.length));

@@ -43,7 +43,8 @@ export class DirectBoardSession implements PipelineBoard {
     chip.setSignals({ dtr: false, rts: true });
     await sleep(1);
     chip.setSignals({ dtr: true, rts: false });
-    await sleep(latch + 5);
+    // IO0 is held low until the straps have latched; on a loaded host that timer can run late.
+    for (let waited = 0; chip.state !== 'download' && waited < 5000; waited += latch) await sleep(latch);
     chip.setSignals({ dtr: false, rts: false });
     if (chip.state !== 'download') throw new Error(`bug: ${url} is ${chip.state} after the download-mode reset`);
     return new DirectBoardSession(url, chip);

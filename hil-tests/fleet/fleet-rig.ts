@@ -48,8 +48,11 @@ export interface FleetRig {
   access: AccessLogEntry[];
   publish(version: string, opts?: { appSize?: number }): { path: string; url: string; bytes: number };
   operatorFlags(name: string): string[];
-  /** Lets operator `name` read the broker's own figures ($SYS/broker/clients/…), then reloads the broker. */
-  allowBrokerStats(name: string): Promise<void>;
+  /**
+   * mosquitto's own count of connected clients ($SYS/broker/clients/connected, published every
+   * sys_interval): operator client 1 is let read it (an ACL line for the bench), then asked.
+   */
+  brokerClientsConnected(): Promise<number>;
   lastStatus(deviceId: string): Record<string, unknown> | undefined;
   stop(): Promise<void>;
 }
@@ -116,10 +119,26 @@ export async function startFleetRig(opts: FleetRigOptions & Pick<HeadlessFleetOp
       writeFileSync(join(dir, 'broker-ca.pem'), broker.caPem);
       return ['--broker', `mqtts://127.0.0.1:${broker.port}`, '--client-cert', join(dir, `${name}.pem`), '--client-key', join(dir, `${name}.key`), '--broker-ca', join(dir, 'broker-ca.pem')];
     },
-    async allowBrokerStats(name) {
+    async brokerClientsConnected() {
       // mosquitto applies the ACL to $SYS too; the generated profile gives no one these topics.
-      appendFileSync(join(broker.dir, 'broker', 'acl'), `\n# bench: the broker's own client counts\nuser operator:${name}\ntopic read $SYS/broker/clients/#\n`);
+      appendFileSync(join(broker.dir, 'broker', 'acl'), `\n# fleet rig: the broker's own client counts\nuser operator:tester1\ntopic read $SYS/broker/clients/#\n`);
       await broker.broker.reload();
+      const stats = await broker.operator(1);
+      try {
+        // The retained value may predate this run; the next one is published within sys_interval (10 s).
+        const values: number[] = [];
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 12_000);
+          stats.on('message', (topic, payload) => {
+            values.push(Number(payload.toString()));
+            if (values.length >= 2) (clearTimeout(t), resolve());
+          });
+          void stats.subscribeAsync('$SYS/broker/clients/connected');
+        });
+        return values.at(-1) ?? NaN;
+      } finally {
+        await stats.endAsync(true);
+      }
     },
     lastStatus(id) {
       const m = seen.filter((x) => x.topic === `devices/${id}/status`).at(-1);

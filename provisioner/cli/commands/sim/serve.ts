@@ -37,8 +37,8 @@ function macArg(text: string): string {
   }
 }
 
-export function register(program: Command, ctx: CliContext): void {
-  program
+export function register(program: Command, ctx: CliContext): Command {
+  return program
     .command('sim')
     .requiredOption('--listen <host:port>', 'address to serve on; port 0 picks a free one')
     .requiredOption('--state <file>', 'board state file (flash + eFuses); created if missing, saved after writes and on exit')
@@ -59,7 +59,9 @@ file does not exist yet; an existing file keeps its board. Stop with Ctrl-C
 Example:
   espfleet sim --listen 127.0.0.1:4000 --state board1.sim --mac 24:0a:c4:00:00:01
   esptool --port rfc2217://127.0.0.1:4000 write-flash 0x10000 app.bin
-  espefuse --port rfc2217://127.0.0.1:4000 summary`,
+  espefuse --port rfc2217://127.0.0.1:4000 summary
+
+A whole headless fleet of virtual boards: espfleet sim fleet --help`,
     )
     .action(async (opts: Options) => {
       const name = opts.name ?? opts.state.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');

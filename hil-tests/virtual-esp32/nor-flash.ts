@@ -158,6 +158,14 @@ export class NorFlash {
     this.dirty.clear();
   }
 
+  /** True when this flash and `other` hold the sector at `address` in one shared array (not just equal bytes). */
+  sharesSector(other: NorFlash, address: number): boolean {
+    this.checkRange(address, 1);
+    const index = Math.floor(address / FLASH_SECTOR);
+    const mine = this.flat ? undefined : this.sectors[index];
+    return mine !== undefined && this.sharedMask[index] === 1 && !other.flat && other.sectors[index] === mine;
+  }
+
   /** What this flash keeps in memory, for the fleet's memory figures. */
   footprint(): FlashFootprint {
     const total = this.size / FLASH_SECTOR;

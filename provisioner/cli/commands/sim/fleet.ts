@@ -15,7 +15,7 @@ import { STATION_ENV } from '../devices/station-paths.ts';
 interface Options {
   count: number;
   station?: string;
-  broker?: string;
+  mqttServer?: string;
   plaintext?: number;
   prefix?: string;
   concurrency?: number;
@@ -37,8 +37,8 @@ function stationFile(ctx: CliContext, given: string | undefined): string {
   return file;
 }
 
-function brokerArg(text: string): string {
-  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(text)) throw new UsageError('cli.bad_argument', `--broker takes host:port, got ${JSON.stringify(text)}`, { hint: 'e.g. --broker 127.0.0.1:8883' });
+function mqttServerArg(text: string): string {
+  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(text)) throw new UsageError('cli.bad_argument', `--mqtt-server takes host:port, got ${JSON.stringify(text)}`, { hint: 'e.g. --mqtt-server 127.0.0.1:8883' });
   return text;
 }
 
@@ -48,7 +48,7 @@ export function registerFleet(sim: Command, ctx: CliContext): void {
     .description('provision N headless virtual boards through a station and run them with the real agent until stopped')
     .requiredOption('--count <n>', 'number of boards', intArg(1, 100_000))
     .option('--station <dir|station.toml>', `the station that provisions them (a directory holding station.toml, or the file; else $${STATION_ENV}, else ./station.toml)`)
-    .option('--broker <host:port>', "the MQTT broker the boards are configured with (default the station's mqtt.server)", brokerArg)
+    .option('--mqtt-server <host:port>', "the MQTT broker the boards are configured with, host:port (default the station's mqtt.server)", mqttServerArg)
     .option('--plaintext <n>', "of the boards, how many (the last ones) get flash encryption off whatever the station's mode; their identical flash sectors are shared", intArg(0, 100_000))
     .option('--prefix <name>', 'board names are <prefix>-<n>, ports sim://<prefix>-<n> (default: the station id)')
     .option('--concurrency <n>', 'boards provisioned at the same time (default 16)', intArg(1, 256))
@@ -76,7 +76,7 @@ flash sectors copy-on-write; encrypted boards cannot (every key gives other byte
 
 Examples:
   espfleet sim fleet --count 100 --station /srv/line1
-  espfleet sim fleet --count 1000 --station station.toml --broker 127.0.0.1:8883 --plaintext 1000
+  espfleet sim fleet --count 1000 --station station.toml --mqtt-server 127.0.0.1:8883 --plaintext 1000
   espfleet sim fleet --count 6 --station line1 --plaintext 2 --prefix demo --json > fleet.json
   espfleet ota rollout start --station /srv/line1/station.toml --select all …   # from another shell`,
     )
@@ -91,7 +91,7 @@ Examples:
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      const station = await openStation(cfg, ctx, opts.broker ? { overrides: { mqttServer: opts.broker } } : {});
+      const station = await openStation(cfg, ctx, opts.mqttServer ? { overrides: { mqttServer: opts.mqttServer } } : {});
       let fleet: HeadlessFleet | undefined;
       try {
         ctx.note(`station ${cfg.station.id}: provisioning ${opts.count} headless board${opts.count === 1 ? '' : 's'} (encryption ${cfg.encryption.mode}${opts.plaintext ? `, ${Math.min(opts.plaintext, opts.count)} plaintext` : ''}), broker ${station.ctx.mqttServer}`);

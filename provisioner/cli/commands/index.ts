@@ -105,7 +105,7 @@ export const commandGroups: readonly CommandGroup[] = [
   },
   {
     name: 'sim',
-    summary: 'serve a virtual ESP32 (ROM loader, eFuses, flash, boot check) as an RFC 2217 port',
+    summary: 'serve a virtual ESP32 (ROM loader, eFuses, flash, boot check) as an RFC 2217 port; `sim fleet`: a headless fleet of provisioned boards',
     load: async () => (await import('./sim/index.ts')).registerSim,
   },
   {

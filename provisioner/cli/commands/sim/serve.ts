@@ -8,8 +8,8 @@ import { numberArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
 
 interface Options {
-  listen: string;
-  state: string;
+  listen?: string;
+  state?: string;
   mac?: string;
   flashSize: FlashSizeName;
   revision: 1 | 3;
@@ -37,11 +37,17 @@ function macArg(text: string): string {
   }
 }
 
-export function register(program: Command, ctx: CliContext): void {
-  program
+/** Checked here, not by commander: it demands a command's required options of its subcommands too (`sim fleet`). */
+function required(cmd: Command, flag: string, value: string | undefined): string {
+  if (value === undefined) cmd.error(`error: required option '${flag}' not specified`, { code: 'commander.missingMandatoryOptionValue', exitCode: 1 });
+  return value;
+}
+
+export function register(program: Command, ctx: CliContext): Command {
+  return program
     .command('sim')
-    .requiredOption('--listen <host:port>', 'address to serve on; port 0 picks a free one')
-    .requiredOption('--state <file>', 'board state file (flash + eFuses); created if missing, saved after writes and on exit')
+    .option('--listen <host:port>', 'address to serve on; port 0 picks a free one (required)')
+    .option('--state <file>', 'board state file (flash + eFuses); created if missing, saved after writes and on exit (required)')
     .option('--mac <mac>', 'factory MAC for a new board (default: derived from --name)', macArg)
     .option('--flash-size <size>', 'flash size of a new board: 4MB, 8MB or 16MB', flashSizeArg, '4MB')
     .option('--revision <n>', 'silicon revision of a new board: 1 or 3', revisionArg, 3)
@@ -59,13 +65,17 @@ file does not exist yet; an existing file keeps its board. Stop with Ctrl-C
 Example:
   espfleet sim --listen 127.0.0.1:4000 --state board1.sim --mac 24:0a:c4:00:00:01
   esptool --port rfc2217://127.0.0.1:4000 write-flash 0x10000 app.bin
-  espefuse --port rfc2217://127.0.0.1:4000 summary`,
+  espefuse --port rfc2217://127.0.0.1:4000 summary
+
+A whole headless fleet of virtual boards: espfleet sim fleet --help`,
     )
-    .action(async (opts: Options) => {
-      const name = opts.name ?? opts.state.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
+    .action(async (opts: Options, cmd: Command) => {
+      const listen = required(cmd, '--listen <host:port>', opts.listen);
+      const statePath = required(cmd, '--state <file>', opts.state);
+      const name = opts.name ?? statePath.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
       const session = await startSimSession({
-        listen: opts.listen,
-        statePath: opts.state,
+        listen,
+        statePath,
         throttle: opts.throttle ?? false,
         create: {
           name,

@@ -192,6 +192,8 @@ export interface ProvisioningFaultOptions {
   /** Only these points (by name); default all. */
   only?: (p: FaultPoint) => boolean;
   log?: (line: string) => void;
+  /** Runs on each board after the recovery, before the judging: the matrix's own test breaks boards here to show the judge sees it. */
+  beforeJudge?: (chip: VirtualEsp32, point: FaultPoint, plan: readonly FlashRegion[]) => void;
 }
 
 export async function runProvisioningFaults(opts: ProvisioningFaultOptions = {}): Promise<PointVerdict[]> {
@@ -221,7 +223,10 @@ export async function runProvisioningFaults(opts: ProvisioningFaultOptions = {})
       const second = again.length > 0 ? await provision(station, again) : [];
       for (const b of boards) b.final = second.find((r) => r.port === b.url) ?? b.first;
       const audit = await espfleet(['audit', 'verify', '--station', station.stationPath]);
-      for (const b of boards) await judge(station, plan, b, audit);
+      for (const b of boards) {
+        opts.beforeJudge?.(b.chip, b.point, plan);
+        await judge(station, plan, b, audit);
+      }
     } finally {
       for (const b of boards) b.dispose();
     }

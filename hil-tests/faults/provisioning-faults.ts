@@ -318,14 +318,16 @@ async function judge(station: StationFixture, plan: readonly FlashRegion[], b: B
   // Bricked: the prescribed re-run did not provision it, or it does not boot the station's firmware.
   if (row?.result !== 'provisioned') v.bricked.push(`provisioning did not succeed after the fault: ${row?.result ?? 'no outcome'} ${row?.reason ?? ''}`.trim());
   await check(v.bricked, 'boot', async () => {
+    // EN pulsed with IO0 high; the verdict is read only from the boot after that reset.
+    const resets = b.chip.resets;
     b.chip.setSignals({ dtr: false, rts: true });
     await new Promise((r) => setTimeout(r, 5));
     b.chip.setSignals({ dtr: false, rts: false });
     for (let t = 0; t < 3000; t += 20) {
-      if (/would run app 'app_0' at 0x10000, version 2\.0\.0/.test(b.chip.bootLog())) return undefined;
+      if (b.chip.resets > resets && /would run app 'app_0' at 0x10000, version 2\.0\.0/.test(b.chip.bootLog())) return undefined;
       await new Promise((r) => setTimeout(r, 20));
     }
-    return `the boot check accepts no firmware: ${b.chip.bootLog().split('\n').filter((l) => /espfleet-sim|boot/i.test(l)).slice(-3).join(' | ')}`;
+    return `the boot check accepts no firmware: ${b.chip.bootLog().split(/\r?\n/).filter((l) => /espfleet-sim|boot/i.test(l)).slice(-3).join(' | ')}`;
   });
   const deviceId = row?.deviceId;
   const mac = row?.mac;

@@ -12,6 +12,7 @@ import { recorder, waitUntil } from '../../certs/test/mosquitto-harness.ts';
 import { signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
+import type { Network } from '../../hil-tests/virtual-esp32/firmware-host.ts';
 import { startFleetBroker, type FleetBroker } from '../../hil-tests/test/helpers/fleet-broker.ts';
 import { hardReset } from '../../hil-tests/test/helpers/firmware-set.ts';
 import { agentFsFiles } from '../../agent/agent-files.ts';
@@ -58,6 +59,8 @@ export interface AgentFleetOptions {
   renewers?: string[];
   /** More [agent.*] TOML for every board's conf9.json. */
   agentSettingsToml?: string;
+  /** Board i's TCP stack (default: the host's), e.g. one a fault test can reset. */
+  network?: (index: number) => Network;
   /** Runs after provisioning, before any board boots its firmware (e.g. start a service boards need at once). */
   beforeBoot?: (f: { dir: string; broker: FleetBroker; station: StationFixture; boards: readonly FleetBoardUnderTest[]; watcher: MqttClient }) => Promise<void>;
 }
@@ -70,7 +73,8 @@ export async function startAgentFleet(opts: AgentFleetOptions): Promise<AgentFle
   const unregister: Array<() => void> = [];
   const boards: FleetBoardUnderTest[] = [];
   for (let i = 0; i < opts.boards; i++) {
-    const chip = new VirtualEsp32({ name: `${opts.name}-${i}-${process.pid}` });
+    const network = opts.network?.(i);
+    const chip = new VirtualEsp32({ name: `${opts.name}-${i}-${process.pid}`, ...(network ? { network } : {}) });
     chip.powerOn();
     unregister.push(registerSimBoard(chip.options.name, chip));
     boards.push({ chip, url: `sim://${chip.options.name}`, deviceId: '' });

@@ -5,46 +5,17 @@
 // and at the commit's otadata and NVS writes — and powered again 300 ms later. Every board
 // boots a firmware the boot check accepts and comes back online; the rollout ends with every
 // board in a final state (committed, failed or reverted), none left in flight.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MOSQUITTO, mosquittoAvailable, waitUntil } from '../../certs/test/mosquitto-harness.ts';
-import { findPartition } from '../../firmware-js/partition/table.ts';
-import { MGOS_ESP32_PARTITIONS } from '../../firmware-js/partition/mgos-layout.ts';
-import type { VirtualEsp32 } from '../../hil-tests/index.ts';
+import { OTA_POWER_POINTS, armOtaPoint } from '../../hil-tests/faults/ota-faults.ts';
 import { espfleet } from './cli-harness.ts';
 import { startAgentFleet, type AgentFleet } from './agent-fleet.ts';
 
 const available = mosquittoAvailable();
-const part = (label: string) => findPartition(MGOS_ESP32_PARTITIONS, label)!;
-const APP_1 = part('app_1');
-const FS_1 = part('fs_1');
-const OTADATA = part('otadata');
-const NVS = part('nvs');
-
-interface CutPoint {
-  name: string;
-  /** At a flash write/erase of the firmware ('APP_FLASH_WRITE 0x…'): the power goes inside it. */
-  flash?: (offset: number, ctx: { appLen: number; fsLen: number; firstBoot: boolean }) => boolean;
-  /** At a console line of the board (cut right after the line, before anything the network brings). */
-  line?: RegExp;
-  /** How the board's update must end after that cut. */
-  ends: 'failed' | 'reverted' | 'committed';
-}
-
-const inside = (o: number, p: { offset: number; size: number }) => o >= p.offset && o < p.offset + p.size;
-const CUTS: CutPoint[] = [
-  { name: 'on the command (download starting)', line: /mgos_ota_http_start  GET/, ends: 'failed' },
-  { name: 'first app sector', flash: (o) => inside(o, APP_1), ends: 'failed' },
-  { name: 'middle of the app', flash: (o, c) => inside(o, APP_1) && o - APP_1.offset >= c.appLen / 2, ends: 'failed' },
-  { name: 'last app sector', flash: (o, c) => inside(o, APP_1) && o - APP_1.offset >= Math.floor((c.appLen - 1) / 0x1000) * 0x1000, ends: 'failed' },
-  { name: 'first fs sector', flash: (o) => inside(o, FS_1), ends: 'failed' },
-  { name: 'middle of the fs', flash: (o, c) => inside(o, FS_1) && o - FS_1.offset >= c.fsLen / 2, ends: 'failed' },
-  { name: 'last fs sector', flash: (o, c) => inside(o, FS_1) && o - FS_1.offset >= Math.floor((c.fsLen - 1) / 0x1000) * 0x1000, ends: 'failed' },
-  { name: 'after finalize, before the reboot', line: /Update applied to slot/, ends: 'committed' },
-  { name: 'first boot, before the commit', line: /espfleet: verifying/, ends: 'reverted' },
-  { name: "the commit's otadata write", flash: (o, c) => c.firstBoot && inside(o, OTADATA), ends: 'reverted' },
-  { name: "the commit's NVS write", flash: (o, c) => c.firstBoot && inside(o, NVS), ends: 'committed' },
-];
+// The cut points are the fault matrix's OTA power points (hil-tests/faults/ota-faults.ts), each with its expected ending.
+const CUTS = OTA_POWER_POINTS;
 
 let f: AgentFleet;
 let brokerArgs: string[] = [];
@@ -62,38 +33,13 @@ describe.skipIf(!available)(`power loss at ${CUTS.length} points of an update du
     const b = f.publish('1.1.0');
     const fsLen = b.fs.length;
     const fired = new Map<string, string>();
-    const cut = (chip: VirtualEsp32, id: string, point: CutPoint) => {
-      if (fired.has(id)) return;
-      fired.set(id, point.name);
-      chip.powerOff();
-      setTimeout(() => chip.powerOn(), 300);
-    };
-    const offs: Array<() => void> = [];
-    f.boards.forEach((board, i) => {
-      const point = CUTS[i]!;
-      // The first boot of the new slot, told by the updater's own console line (synchronous with
-      // the firmware, unlike MQTT): from then on the otadata/NVS writes are the commit's.
-      let firstBoot = false;
-      let console = '';
-      offs.push(
-        board.chip.onTransmit((bytes) => {
-          console = (console + Buffer.from(bytes).toString('latin1')).slice(-400);
-          if (/First boot of slot/.test(console)) firstBoot = true;
-          if (point.line && point.line.test(console)) {
-            console = '';
-            setImmediate(() => cut(board.chip, board.deviceId, point));
-          }
-        }),
-      );
-      if (point.flash) {
-        offs.push(
-          board.chip.onCommit((w) => {
-            const m = /^APP_FLASH_(?:WRITE|ERASE) 0x([0-9a-f]+)$/.exec(w);
-            if (m && point.flash!(parseInt(m[1]!, 16), { appLen: b.app.length, fsLen, firstBoot })) cut(board.chip, board.deviceId, point);
-          }),
-        );
-      }
-    });
+    const offs = f.boards.map((board, i) =>
+      armOtaPoint(board.chip, CUTS[i]!, { appLen: b.app.length, fsLen }, () => {
+        fired.set(board.deviceId, CUTS[i]!.name);
+        board.chip.powerOff();
+        setTimeout(() => board.chip.powerOn(), 300);
+      }),
+    );
     const r = await espfleet([
       'ota', 'rollout', 'start', '--station', f.station.stationPath, '--bundle', b.path, '--url', b.url, '--select', 'all', '--id', 'r-cuts',
       '--waves', '100%', '--rate', '6000/min', '--max-failures', '20', '--min-sample', '1', '--device-timeout', '3m', ...brokerArgs, '--json',
@@ -118,7 +64,7 @@ describe.skipIf(!available)(`power loss at ${CUTS.length} points of an update du
       expect(f.lastStatus(board.deviceId)?.fw_version, `${CUTS[i]!.name}\n${story}`).toBe(version);
     }
     // Every outcome is on record: the audit log has one final report per board.
-    const audit = (await import('node:fs')).readFileSync(join(f.dir, 'audit.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { details?: { step?: string }; subject: Record<string, string> });
+    const audit = readFileSync(join(f.dir, 'audit.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { details?: { step?: string }; subject: Record<string, string> });
     const reports = audit.filter((e) => e.subject.rollout === 'r-cuts' && e.details?.step === 'report');
     expect(new Set(reports.map((e) => e.subject.device)).size).toBe(CUTS.length);
     console.log(story);

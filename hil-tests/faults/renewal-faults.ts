@@ -237,13 +237,13 @@ async function judge(f: AgentFleet, b: FleetBoardUnderTest, v: PointVerdict, old
     // renewd confirms once the board's status shows it online on the new certificate (registry,
     // revocations, then the journal row, last): give it a minute.
     const journal = new RenewalJournal(reg);
-    for (let t = 0; t < 120 && !journal.forDevice(b.deviceId).some((r) => r.state === 'confirmed' && norm(r.serial) === onBoard); t++) await new Promise((r) => setTimeout(r, 500));
+    for (let t = 0; t < 120 && !(await journal.forDevice(b.deviceId)).some((r) => r.state === 'confirmed' && norm(r.serial) === onBoard); t++) await new Promise((r) => setTimeout(r, 500));
     await check(v.lost, 'registry vs the board', async () => {
       const rec = await reg.get(b.deviceId);
       return norm(rec?.certSerial) === onBoard ? undefined : `the registry names ${rec?.certSerial}, the board uses ${onBoard}`;
     });
-    await check(v.lost, 'renewal journal', () => {
-      const rows = journal.forDevice(b.deviceId);
+    await check(v.lost, 'renewal journal', async () => {
+      const rows = await journal.forDevice(b.deviceId);
       return rows.some((r) => r.state === 'confirmed' && norm(r.serial) === onBoard) ? undefined : `no confirmed row for ${onBoard}: ${rows.map((r) => `${r.req} ${r.state} ${r.serial}`).join('; ')}`;
     });
   } finally {

@@ -100,7 +100,7 @@ export interface AuditView {
 
 export interface StationView extends LivePortsSnapshot {
   file: string;
-  /** Whether the process writing it still runs (else the file shows the last run's end). */
+  /** Whether a run is writing it now: not finished and its process alive (a killed run leaves finished false). */
   live: boolean;
 }
 
@@ -233,7 +233,7 @@ export class DashboardData {
     const out: StationView[] = [];
     for (const file of this.sources.portsFiles) {
       const snap = readLivePorts(file);
-      if (snap) out.push({ ...snap, file, live: processAlive(snap.pid) && snap.pid !== process.pid });
+      if (snap) out.push({ ...snap, file, live: snap.finished !== true && processAlive(snap.pid) });
     }
     return out;
   }

@@ -34,6 +34,8 @@ export interface LivePortsSnapshot {
   pid: number;
   startedAt: string;
   updatedAt: string;
+  /** Set when the run ended (the writer closed): the ports show its outcome, nothing moves. */
+  finished: boolean;
   ports: Record<string, LivePort>;
 }
 
@@ -85,7 +87,7 @@ export class LivePortsWriter {
     private readonly clock: () => Date = () => new Date(),
   ) {
     const now = this.clock().toISOString();
-    this.snap = { station, pid: process.pid, startedAt: now, updatedAt: now, ports: {} };
+    this.snap = { station, pid: process.pid, startedAt: now, updatedAt: now, finished: false, ports: {} };
     this.flush();
   }
 
@@ -100,6 +102,7 @@ export class LivePortsWriter {
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.snap.finished = true;
     this.flush();
   }
 

@@ -54,7 +54,7 @@ function renderStations(stations) {
     const ports = Object.values(s.ports).sort((a, b) => (a.port < b.port ? -1 : 1));
     const n = (st) => ports.filter((p) => p.state === st).length;
     const card = h('div', { class: 'station', 'data-station': s.station, 'data-provisioned': n('provisioned'), 'data-failed': n('failed'), 'data-running': n('running') },
-      h('h3', {}, `station ${s.station} `, h('span', { class: `badge ${s.live ? 'on' : ''}` }, s.live ? 'provisioning now' : 'last run'), ' ',
+      h('h3', {}, `station ${s.station} `, h('span', { class: `badge ${s.live ? 'on' : ''}` }, s.live ? 'provisioning now' : `last run, ended ${when(s.updatedAt)}`), ' ',
         h('span', { class: 'count' }, `${n('provisioned')} provisioned, ${n('failed')} failed, ${n('running')} in progress · updated ${when(s.updatedAt)}`)),
       h('table', { class: 'grid ports' },
         h('thead', {}, h('tr', {}, h('th', {}, 'Port'), h('th', {}, 'Progress'), h('th', {}, 'Step'), h('th', {}, 'Result'), h('th', {}, 'Device'), h('th', {}, 'Reason'))),
@@ -162,10 +162,11 @@ function renderRollout() {
   const r = state.rollouts.get(state.selected);
   if (!r) return;
   root.textContent = '';
+  const append = (...nodes) => root.append(...nodes.filter((n) => n !== null));
   const control = state.session && state.session.control;
   const ended = r.status === 'done' || r.status === 'aborted';
   const button = (verb, label, cls) => h('button', { type: 'button', id: `btn-${verb}`, class: cls, disabled: !control || ended || (verb === 'pause' && r.status !== 'running') || (verb === 'resume' && r.status !== 'paused'), onclick: () => act(r, verb) }, label);
-  root.append(
+  append(
     h('div', { class: 'rollout-head', 'data-id': r.id, 'data-status': r.status },
       h('h3', {}, `rollout ${r.id} `, h('span', { class: `badge ${r.status}`, id: 'rollout-status' }, r.status)),
       h('p', {}, `version ${r.version} · wave ${r.wave} of ${r.waves} · ${r.boards} boards · started by ${r.actor} at ${when(r.createdAt)}${r.rollbackOf ? ` · rollback of ${r.rollbackOf}` : ''}`),

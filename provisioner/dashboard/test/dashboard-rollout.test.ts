@@ -15,6 +15,7 @@ import { startAgentFleet, type AgentFleet } from '../../test/agent-fleet.ts';
 import { spawnCli, type CliChild } from '../../test/cli-child.ts';
 import { espfleet } from '../../test/cli-harness.ts';
 import { launchChromium } from './browser.ts';
+import { VirtualEsp32, registerSimBoard } from '../../../hil-tests/index.ts';
 
 const available = mosquittoAvailable() && oracleAvailable('chromium');
 const BOARDS = 20;
@@ -147,7 +148,7 @@ describe.skipIf(!available)(`dashboard in headless Chromium over a ${BOARDS}-boa
     expect(done.status).toBe('done');
     expect(done.counts.committed).toBe(BOARDS);
     // The page's final numbers are the registry's, board status by board status and wave by wave.
-    await waitUntil(async () => (await pageCounts(page)).totals.committed === BOARDS, 'the page showing every board committed', 30_000);
+    await page.waitForFunction(`Number(document.querySelector('#rollout-totals')?.getAttribute('data-committed')) === ${BOARDS}`, { timeout: 30_000 });
     const shown = await pageCounts(page);
     expect(shown.boards).toBe(BOARDS);
     expect(shown.totals).toEqual(done.counts);
@@ -196,4 +197,35 @@ describe.skipIf(!available)(`dashboard in headless Chromium over a ${BOARDS}-boa
     expect(await page.$eval('#audit-state', (e) => e.textContent)).toContain(`intact: ${result.entries} entries`);
     await page.screenshot({ path: join(ARTIFACTS, 'audit-view.png'), fullPage: true });
   }, 120_000);
+
+  it('a station provisioning new boards: the page shows each port move through its steps and end provisioned, live', async () => {
+    const chips = [0, 1].map((i) => new VirtualEsp32({ name: `dash-new-${i}-${process.pid}` }));
+    const unregister = chips.map((c) => (c.powerOn(), registerSimBoard(c.options.name, c)));
+    try {
+      const ports = chips.map((c) => `sim://${c.options.name}`);
+      await page.goto(`${url}#stations`);
+      await page.waitForSelector('body[data-ready="true"]');
+      // What the page shows for the new ports, sampled in the page as the events arrive.
+      await page.evaluate(`window.seen = []; setInterval(() => { for (const tr of document.querySelectorAll('tr[data-port^="sim://dash-new-"]')) window.seen.push(tr.getAttribute('data-port') + ' ' + tr.getAttribute('data-state') + ' ' + tr.children[2].textContent); }, 50)`);
+      const prov = await espfleet(['provision', '--station', f.station.stationPath, ...ports.flatMap((p) => ['--port', p]), '--json', '--quiet']);
+      expect(prov.code, prov.stderr.slice(-2000)).toBe(0);
+      const rows = JSON.parse(prov.stdout) as Array<{ port: string; deviceId: string; result: string }>;
+      for (const p of ports) {
+        const row = rows.find((r) => r.port === p)!;
+        expect(row.result).toBe('provisioned');
+        await page.waitForSelector(`tr[data-port="${p}"][data-state="provisioned"]`, { timeout: 30_000 });
+        expect(await page.$eval(`tr[data-port="${p}"]`, (tr) => tr.children[4]?.textContent)).toBe(row.deviceId);
+      }
+      const seen = (await page.evaluate('window.seen')) as string[];
+      for (const p of ports) {
+        const steps = new Set(seen.filter((l) => l.startsWith(`${p} running `)).map((l) => l.split(' ')[2]));
+        // Seen in progress at more than one step before the end, without reloading the page.
+        expect(steps.size, `${p}: ${[...new Set(seen.filter((l) => l.startsWith(p)))].join(' | ')}`).toBeGreaterThan(1);
+      }
+      await page.screenshot({ path: join(ARTIFACTS, 'station-view-live.png'), fullPage: true });
+    } finally {
+      for (const c of chips) c.powerOff();
+      for (const u of unregister) u();
+    }
+  }, 300_000);
 });

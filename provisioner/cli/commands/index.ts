@@ -99,6 +99,11 @@ export const commandGroups: readonly CommandGroup[] = [
     load: async () => (await import('./registry/index.ts')).registerRegistry,
   },
   {
+    name: 'dashboard',
+    summary: 'serve the local web dashboard: stations, devices, rollouts (pause/resume/abort), charts, audit log — live over Server-Sent Events',
+    load: async () => (await import('./dashboard/index.ts')).registerDashboard,
+  },
+  {
     name: 'broker',
     summary: "generate the hardened mosquitto configuration for the fleet; close a board's open session",
     load: async () => (await import('./broker/index.ts')).registerBroker,

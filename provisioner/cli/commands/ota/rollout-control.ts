@@ -1,11 +1,10 @@
 // `espfleet ota rollout pause|abort --id R`: the operator's word, written to the registry
-// (and audited with the actor); a driving `start`/`resume` sees it at its next step. Boards
-// already commanded finish their update either way (an update in progress is not stopped).
+// (and audited with the actor) by fleet/rollout-control.ts — the same call as the dashboard's
+// buttons; a driving `start`/`resume` sees it at its next step. Boards already commanded
+// finish their update either way (an update in progress is not stopped).
 import type { Command } from 'commander';
 import type { CliContext } from '../../context.ts';
-import { FleetError } from '../../../fleet/errors.ts';
-import { setPaused, type RolloutState } from '../../../fleet/rollout-plan.ts';
-import { updateRollout } from '../../../fleet/rollout-store.ts';
+import { controlRollout } from '../../../fleet/rollout-control.ts';
 import { actorFrom, openStores, storeOptions, type StoreCliOptions } from './rollout-common.ts';
 
 interface Options extends StoreCliOptions {
@@ -27,34 +26,14 @@ export function register(rollout: Command, ctx: CliContext): void {
     const actor = actorFrom(ctx, opts.clientCert);
     const stores = await openStores(ctx, opts);
     try {
-      const at = new Date();
-      const reason = `aborted by ${actor}${opts.reason ? `: ${opts.reason}` : ''}`;
-      const { before, after, changed } = await updateRollout(stores.registry, opts.id, at, (rec): RolloutState | undefined => {
-        const s = rec.state;
-        if (s.status === 'done' || s.status === 'aborted') return undefined;
-        if (verb === 'pause') return s.status === 'paused' ? undefined : setPaused(s, true);
-        return { ...s, status: 'aborted', abortReason: reason };
-      });
-      const was = before.state.status;
-      if (was === 'done' || was === 'aborted') {
-        throw new FleetError('fleet.rollout.ended', `rollout ${opts.id} is already ${was}${before.state.abortReason ? ` (${before.state.abortReason})` : ''}`, { hint: 'see it with `espfleet ota rollout status --id`' });
-      }
-      if (changed) {
-        await stores.audit.append({
-          action: verb === 'pause' ? 'rollout.pause' : 'rollout.abort',
-          actor,
-          subject: { rollout: opts.id },
-          details: { step: 'operator', was, wave: before.state.wave, ...(verb === 'abort' ? { reason } : {}) },
-        });
-      }
-      const status = after.state.status;
-      if (opts.json) return ctx.json({ id: opts.id, status, was, ...(after.state.abortReason ? { abortReason: after.state.abortReason } : {}) });
+      const { was, status, changed, abortReason } = await controlRollout(stores, opts.id, verb, actor, opts.reason ? { reason: opts.reason } : {});
+      if (opts.json) return ctx.json({ id: opts.id, status, was, ...(abortReason ? { abortReason } : {}) });
       ctx.out(
         verb === 'pause'
           ? changed
             ? `rollout ${opts.id} paused (was ${was}); a running driver stops at its next step; \`espfleet ota rollout resume --id ${opts.id}\` continues`
             : `rollout ${opts.id} was already paused`
-          : `rollout ${opts.id} aborted (${reason}); boards already commanded finish their update`,
+          : `rollout ${opts.id} aborted (${abortReason}); boards already commanded finish their update`,
       );
     } finally {
       await stores.close();

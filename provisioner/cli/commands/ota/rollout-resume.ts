@@ -6,9 +6,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../../context.ts';
 import { addProgressOptions } from '../../progress.ts';
 import { brokerClientOptions } from '../../broker-client.ts';
-import { FleetError } from '../../../fleet/errors.ts';
-import { setPaused } from '../../../fleet/rollout-plan.ts';
-import { loadRollout, updateRollout } from '../../../fleet/rollout-store.ts';
+import { resumeRollout } from '../../../fleet/rollout-control.ts';
 import { actorFrom, driveFromCli, openStores, storeOptions, type DriveCliOptions } from './rollout-common.ts';
 
 interface Options extends DriveCliOptions {
@@ -33,16 +31,7 @@ Examples:
       const actor = actorFrom(ctx, opts.clientCert);
       const stores = await openStores(ctx, opts);
       try {
-        const rec = await loadRollout(stores.registry, opts.id);
-        if (!rec) throw new FleetError('fleet.rollout.not_found', `no rollout ${opts.id} in the registry ${stores.registry.path}`, { hint: 'list them with `espfleet ota rollout status`' });
-        if (rec.state.status === 'done' || rec.state.status === 'aborted') {
-          throw new FleetError('fleet.rollout.ended', `rollout ${opts.id} is ${rec.state.status}${rec.state.abortReason ? ` (${rec.state.abortReason})` : ''}; there is nothing to resume`, {
-            hint: rec.state.status === 'aborted' ? 'start a new rollout, or roll the committed boards back with `espfleet ota rollout rollback`' : undefined,
-          });
-        }
-        const at = new Date();
-        const { before } = await updateRollout(stores.registry, opts.id, at, (r) => (r.state.status === 'paused' ? setPaused(r.state, false) : undefined));
-        await stores.audit.append({ action: 'rollout.resume', actor, subject: { rollout: opts.id }, details: { was: before.state.status, wave: before.state.wave } });
+        await resumeRollout(stores, opts.id, actor);
         await driveFromCli(ctx, opts, stores, opts.id, actor);
       } finally {
         await stores.close();

@@ -12,6 +12,7 @@ import { runStation, summaryRows, watchStation } from '../../../station/runner.t
 import { renderTable } from '../../format.ts';
 import type { BoardOutcome } from '../../../station/pipeline.ts';
 import { checkPorts, stationPorts, watchedPorts } from '../../../station/station-ports.ts';
+import { LivePortsWriter, livePortsPath } from '../../../station/live-ports.ts';
 import { STATION_ENV, withRegistryOverride } from '../devices/station-paths.ts';
 import { addProgressOptions, progressFor, type ProgressCliOptions } from '../../progress.ts';
 
@@ -92,14 +93,17 @@ Examples:
       const release = ctx.interrupt?.hold();
       const signal = ctx.interrupt?.signal;
       const progress = progressFor(ctx, opts);
+      // The ports as they go, for the dashboard (station/live-ports.ts).
+      const live = new LivePortsWriter(livePortsPath(cfg), cfg.station.id);
       try {
         progress.note(`station ${cfg.station.id}: provisioning ${ports.length} board${ports.length === 1 ? '' : 's'} (${ports.join(', ')}), encryption ${cfg.encryption.mode}`);
         outcomes = await runStation(station.ctx, ports, {
           ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
           ...(signal ? { signal } : {}),
-          onLine: (l) => progress.note(l),
+          onLine: (l) => (progress.note(l), live.line(l)),
         });
       } finally {
+        live.close();
         progress.done();
         release?.();
         await station.close();
@@ -167,11 +171,13 @@ async function watch(ctx: CliContext, cfg: StationConfig, opts: Options): Promis
   process.once('SIGINT', onSigint);
   let outcomes: BoardOutcome[];
   const progress = progressFor(ctx, opts);
+  const live = new LivePortsWriter(livePortsPath(cfg), cfg.station.id);
   try {
     const filters = cfg.ports.usb.map((f) => `${f.vid.toString(16).padStart(4, '0')}:${f.pid === null ? '*' : f.pid.toString(16).padStart(4, '0')}`);
     progress.note(`station ${cfg.station.id}: watching for boards on USB ${filters.length > 0 ? filters.join(', ') : 'ESP32 bridges'}, encryption ${cfg.encryption.mode}; Ctrl-C stops`);
-    outcomes = await watchStation(station.ctx, { list: () => watchedPorts(cfg), signal: stop.signal, onLine: (l) => progress.note(l) });
+    outcomes = await watchStation(station.ctx, { list: () => watchedPorts(cfg), signal: stop.signal, onLine: (l) => (progress.note(l), live.line(l)) });
   } finally {
+    live.close();
     progress.done();
     process.removeListener('SIGINT', onSigint);
     await station.close();

@@ -14,6 +14,7 @@ import { RenewalJournal } from '../renewal/renewal-journal.ts';
 import { openAuditLog } from '../station/audit-log.ts';
 import { auditLines, SqlAuditLog, verifyRegistryAudit } from '../station/audit-sql.ts';
 import { openRegistryAt } from '../station/open-registry.ts';
+import { LATEST_SCHEMA_VERSION } from '../station/registry-migrations.ts';
 import { postgresConnection, redactUrl } from '../station/registry-postgres.ts';
 import { espfleet } from './cli-harness.ts';
 import { deviceRecord } from './device-record.ts';
@@ -127,7 +128,7 @@ describe.skipIf(!pg.available)('espfleet registry migrate (SQLite → PostgreSQL
     const withPassword = url.replace('espfleet@', 'espfleet:s3cr3t-pw@');
     const r = await espfleet(['registry', 'status', '--registry', withPassword, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'postgres', schemaVersion: 6, devices: 1, audit: { entries: 2, ok: true } });
+    expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'postgres', schemaVersion: LATEST_SCHEMA_VERSION, devices: 1, audit: { entries: 2, ok: true } });
     expect(r.stdout + r.stderr).not.toContain('s3cr3t-pw');
     expect(JSON.parse(r.stdout).registry).toContain('espfleet:***@');
     const viaEnv = await espfleet(['registry', 'status'], { env: { ESPFLEET_REGISTRY: withPassword } });

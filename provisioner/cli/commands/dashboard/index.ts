@@ -9,6 +9,7 @@ import type { MqttClient } from 'mqtt';
 import { collect } from '../../args.ts';
 import { BROKER_ENV, brokerClientOptions, connectBrokerClient, type BrokerClientOptions } from '../../broker-client.ts';
 import type { CliContext } from '../../context.ts';
+import { untilStopped } from '../../until-stopped.ts';
 import { DashboardData } from '../../../dashboard/data.ts';
 import { DashboardError } from '../../../dashboard/errors.ts';
 import { LiveFeed } from '../../../dashboard/live.ts';
@@ -138,21 +139,3 @@ Examples:
     });
 }
 
-function untilStopped(ctx: CliContext): Promise<void> {
-  return new Promise<void>((done) => {
-    if (ctx.interrupt) {
-      const release = ctx.interrupt.hold();
-      const signal = ctx.interrupt.signal;
-      if (signal.aborted) return (release(), done());
-      signal.addEventListener('abort', () => (release(), done()), { once: true });
-      return;
-    }
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CliContext } from '../../context.ts';
+import { untilStopped } from '../../until-stopped.ts';
 import { FleetError } from '../../../fleet/errors.ts';
 import { formatAccessLine, startFirmwareServer } from '../../../fleet/firmware-server.ts';
 
@@ -68,22 +69,7 @@ Examples:
       });
       ctx.out(server.url);
       ctx.note(`serving ${resolve(ctx.cwd, opts.bundles)}${opts.clientCa !== undefined ? ' (client certificate required)' : ''}; Ctrl-C stops`);
-      await new Promise<void>((done) => {
-        if (ctx.interrupt) {
-          const release = ctx.interrupt.hold();
-          const signal = ctx.interrupt.signal;
-          if (signal.aborted) return (release(), done());
-          signal.addEventListener('abort', () => (release(), done()), { once: true });
-          return;
-        }
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          done();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilStopped(ctx);
       await server.stop();
       ctx.note('firmware server stopped');
     });

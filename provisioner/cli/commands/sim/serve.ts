@@ -6,6 +6,7 @@ import { FLASH_SIZES, type FlashSizeName } from '../../../../hil-tests/virtual-e
 import { formatMac, parseMac } from '../../../../hil-tests/virtual-esp32/chip-identity.ts';
 import { numberArg } from '../../args.ts';
 import type { CliContext } from '../../context.ts';
+import { untilStopped } from '../../until-stopped.ts';
 
 interface Options {
   listen?: string;
@@ -91,15 +92,7 @@ A whole headless fleet of virtual boards: espfleet sim fleet --help`,
         `${session.created ? 'new' : 'loaded'} board ${o.name}: ESP32 v${o.revision}, MAC ${formatMac(o.mac)}, ` +
           `${o.flashSize >> 20} MB flash, state ${opts.state}${opts.throttle ? ', throttled' : ''}`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilStopped(ctx);
       await session.stop();
       ctx.note(`state saved to ${opts.state}`);
     });

@@ -201,7 +201,7 @@ export async function runRenewalFaults(opts: RenewalFaultOptions = {}): Promise<
 async function settle(f: AgentFleet, b: FleetBoardUnderTest, from: number, v: PointVerdict): Promise<void> {
   let end: Record<string, unknown> | undefined;
   await check(v.bricked, 'the renewal settling', async () => {
-    await waitUntil(() => (end = renewEvents(f, b.deviceId, from).find((e) => e.phase === 'renewed' || e.phase === 'failed')) !== undefined, `${b.deviceId}: a renewed or failed event`, 120_000);
+    await waitUntil(() => (end = renewEvents(f, b.deviceId, from).find((e) => e.phase === 'renewed' || e.phase === 'failed')) !== undefined, `${b.deviceId}: a renewed or failed event`, 240_000); // 13 boards renew at once, some after a reboot: a loaded CI machine needs the room
     await waitUntil(() => b.chip.state === 'app' && lastOnline(f.seen, b.deviceId), `${b.deviceId} online`, 60_000);
   });
   v.ending = `${v.ending || 'did not fire'} → ${end ? `${String(end.phase)}${end.reason ? ` (${String(end.reason)})` : ''}` : 'no end'}`;

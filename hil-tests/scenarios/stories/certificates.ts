@@ -25,9 +25,10 @@ export const certificateStories: readonly Scenario[] = [
           await waitUntil(() => since(r, n, 'events').map(json).some((e) => e.event === 'renew' && e.phase === 'renewed'), `the renewed event (renewd: ${renewd.stderr().slice(-600)})`, 120_000);
           const after = await boardPair(r);
           expect(after.serial).not.toBe(before.serial);
+          // renewd records the new certificate once the board is online on it (after the board's event).
+          await waitUntil(() => renewd.lines.some((l) => l.includes('"crl"')), 'renewd confirming the board and publishing the CRL', 60_000);
           const rec = JSON.parse(await ok(r, ['devices', 'show', id(r), '--station', r.station.stationPath, '--json'])) as { certSerial: string };
           expect(rec.certSerial.toLowerCase()).toBe(after.serial);
-          await waitUntil(() => renewd.lines.some((l) => l.includes('"crl"')), 'renewd publishing the CRL', 30_000);
         } finally {
           await renewd.stop();
         }

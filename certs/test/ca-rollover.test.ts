@@ -31,7 +31,7 @@ async function verify(dir: string, caFile: string, leaf: IssuedWithKey, crlFile?
   return (r.stdout + r.stderr).trim();
 }
 
-describe.skipIf(!hasOpenssl)('issuing-CA rollover', () => {
+describe.skipIf(!hasOpenssl)('issuing-CA rollover (needs openssl)', () => {
   let ca: Ca;
   let dir: string;
   let oldLeaf: IssuedWithKey;

@@ -3,23 +3,23 @@
 // station directory (station-fixture.ts), N boards provisioned by the station's pipeline over
 // the direct session, and the HTTPS firmware server with a certificate from the same CA.
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { agentFsFiles } from '../../agent/agent-files.ts';
-import { initCa, issueServerCert, type Ca } from '../../certs/index.ts';
+import { initCa, type Ca } from '../../certs/index.ts';
 import { recorder } from '../../certs/test/mosquitto-harness.ts';
 import { signBundle } from '../../firmware-js/bundle/index.ts';
 import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
-import { startFirmwareServer, type AccessLogEntry, type FirmwareServer } from '../../provisioner/fleet/firmware-server.ts';
+import type { AccessLogEntry, FirmwareServer } from '../../provisioner/fleet/firmware-server.ts';
+import { OTA_HOST, startBundleServer } from '../../provisioner/test/agent-fleet.ts';
 import { writeStationFixture, type StationFixture } from '../../provisioner/test/station-fixture.ts';
 import { loadStationConfig } from '../../provisioner/station/config.ts';
 import { openStation, type OpenStation } from '../../provisioner/station/open-station.ts';
 import { startFleetBroker, type FleetBroker } from '../test/helpers/fleet-broker.ts';
 import { startHeadlessFleet, type HeadlessFleet, type HeadlessFleetOptions } from './headless-fleet.ts';
 
-export const OTA_HOST = 'localhost';
 
 export interface FleetRigOptions {
   name: string;
@@ -86,11 +86,7 @@ export async function startFleetRig(opts: FleetRigOptions & Pick<HeadlessFleetOp
   });
   const provisionSeconds = (Date.now() - t0) / 1000;
 
-  const bundlesDir = join(dir, 'bundles');
-  mkdirSync(bundlesDir);
-  const serverCert = await issueServerCert(ca, { dns: [OTA_HOST], ip: ['127.0.0.1'] });
-  const access: AccessLogEntry[] = [];
-  const server = await startFirmwareServer({ bundlesDir, certPem: serverCert.chainPem, keyPem: serverCert.privateKeyPem, host: OTA_HOST, port: 0, log: (e) => access.push(e) });
+  const { bundlesDir, server, access } = await startBundleServer(dir, ca);
   return {
     dir,
     ca,

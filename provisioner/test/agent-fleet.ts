@@ -50,6 +50,16 @@ export interface AgentFleet {
 
 export const OTA_HOST = 'localhost';
 
+/** The fleet's HTTPS firmware server on <dir>/bundles, with a certificate from `ca` for OTA_HOST; every request logged. */
+export async function startBundleServer(dir: string, ca: Ca): Promise<{ bundlesDir: string; server: FirmwareServer; access: AccessLogEntry[] }> {
+  const bundlesDir = join(dir, 'bundles');
+  mkdirSync(bundlesDir);
+  const serverCert = await issueServerCert(ca, { dns: [OTA_HOST], ip: ['127.0.0.1'] });
+  const access: AccessLogEntry[] = [];
+  const server = await startFirmwareServer({ bundlesDir, certPem: serverCert.chainPem, keyPem: serverCert.privateKeyPem, host: OTA_HOST, port: 0, log: (e) => access.push(e) });
+  return { bundlesDir, server, access };
+}
+
 export interface AgentFleetOptions {
   name: string;
   boards: number;
@@ -118,11 +128,7 @@ export async function startAgentFleet(opts: AgentFleetOptions): Promise<AgentFle
   }
   await waitUntil(() => boards.every((b) => lastStatus(b.deviceId)?.fw_version === '1.0.0'), 'every board online on 1.0.0', 60_000);
 
-  const bundlesDir = join(dir, 'bundles');
-  mkdirSync(bundlesDir);
-  const serverCert = await issueServerCert(ca, { dns: [OTA_HOST], ip: ['127.0.0.1'] });
-  const access: AccessLogEntry[] = [];
-  const server = await startFirmwareServer({ bundlesDir, certPem: serverCert.chainPem, keyPem: serverCert.privateKeyPem, host: OTA_HOST, port: 0, log: (e) => access.push(e) });
+  const { bundlesDir, server, access } = await startBundleServer(dir, ca);
 
   return {
     dir,

@@ -100,11 +100,16 @@ async function writeState(db: SqlQueries, id: string, state: RolloutState, at: s
  * Records a new rollout. Refuses (writing nothing) an id already recorded, and boards an
  * active (running or paused) rollout already targets — checked and written in one
  * transaction, so two operators starting rollouts on the same boards at once cannot both
- * win. A rollback may target the boards of the rollout it takes back.
+ * win. A rollback may target the boards of the rollout it takes back. Recording the very
+ * same rollout again (a retried transaction) changes nothing and succeeds.
  */
 export async function createRollout(registry: Registry, rec: Omit<RolloutRecord, 'updatedAt'>): Promise<void> {
   await registry.transaction(async (db) => {
-    if ((await rows(db, 'SELECT 1 FROM rollouts WHERE rollout_id = ?', [rec.id])).length > 0) {
+    const there = (await rows(db, 'SELECT spec_json, actor, created_at FROM rollouts WHERE rollout_id = ?', [rec.id]))[0];
+    if (there !== undefined) {
+      // The same request again: on PostgreSQL a transaction whose commit reply was lost is
+      // run again, and finds its own row. Same id, spec, actor and creation time is that.
+      if (String(there.spec_json) === JSON.stringify(rec.spec) && String(there.actor) === rec.actor && String(there.created_at) === rec.createdAt) return;
       throw new FleetError('fleet.rollout.exists', `a rollout ${rec.id} is already recorded in the registry`, { hint: 'use `espfleet ota rollout resume` to continue it, or pick another --id' });
     }
     const ids = Object.keys(rec.state.boards);

@@ -96,6 +96,20 @@ describe.each(registryBackends())('rollout store on $name', (backend) => {
     await reg.close();
   });
 
+  it('recording the same rollout again (a transaction retried after a lost commit reply) succeeds and changes nothing', async () => {
+    const paths = await newRollout(backend);
+    const reg = await openRegistry(paths.registry);
+    const before = (await loadRollout(reg, 'r1'))!;
+    const plan = planWaves(boards.map((id) => ({ id, online: true })), spec.bundle, policy);
+    const same = { id: 'r1', actor: 'operator:alice', createdAt: new Date(t0).toISOString(), spec, state: initialState(plan.waves) };
+    await createRollout(reg, same);
+    expect(await loadRollout(reg, 'r1')).toEqual(before);
+    expect((await listRollouts(reg)).length).toBe(1);
+    await expect(createRollout(reg, { ...same, actor: 'operator:bob' })).rejects.toMatchObject({ code: 'fleet.rollout.exists' });
+    await expect(createRollout(reg, { ...same, spec: { ...spec, url: 'https://other.example/fw.zip' } })).rejects.toMatchObject({ code: 'fleet.rollout.exists' });
+    await reg.close();
+  });
+
   it('refuses boards an active rollout already targets, also when two operators start at once; an ended rollout frees them', async () => {
     const where = await backend.fresh();
     const reg = await openRegistry(where);

@@ -2,6 +2,7 @@
 // timeout, pause between waves, downgrade. Parsed from the CLI's strings with errors that
 // name the option; the planner (rollout-plan.ts) only ever sees the parsed form.
 import { FleetError } from './errors.ts';
+import { readDuration, unitMs } from '../io/duration.ts';
 
 /** A wave's cumulative size: `n` boards, or `p`% of the targeted boards (rounded up). */
 export type WaveSize = { kind: 'count'; n: number } | { kind: 'percent'; p: number };
@@ -83,20 +84,16 @@ export function parseWaves(text: string, option = '--waves'): WaveSize[] {
   return waves;
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
-
 export function parseDuration(text: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)?$/.exec(text.trim());
-  if (!m) throw bad(option, text, 'expected a duration such as 500ms, 30s, 15m, 2h');
-  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!;
-  if (!Number.isFinite(ms)) throw bad(option, text, 'duration out of range');
-  return Math.round(ms);
+  const d = readDuration(text);
+  if (!d.ok) throw bad(option, text, d.reason);
+  return d.ms;
 }
 
 export function parseRate(text: string, option = '--rate'): { count: number; perMs: number } {
   const m = /^(\d+)\s*\/\s*(\d+(?:\.\d+)?)?\s*(ms|s|sec|m|min|h)$/.exec(text.trim());
   if (!m || Number(m[1]) < 1) throw bad(option, text, 'expected boards per time, such as 50/min, 5/s or 100/10m');
-  return { count: Number(m[1]), perMs: Math.round(Number(m[2] ?? '1') * UNIT_MS[m[3]!]!) };
+  return { count: Number(m[1]), perMs: Math.round(Number(m[2] ?? '1') * unitMs(m[3]!)!) };
 }
 
 export function parseMaxFailures(text: string, option = '--max-failures'): FailureThreshold {

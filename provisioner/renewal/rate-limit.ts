@@ -1,4 +1,5 @@
 // `--rate-limit N/<duration>`: at most N certificates per device within the window.
+import { readDuration } from '../io/duration.ts';
 import { RenewalError } from './errors.ts';
 
 export interface RateLimit {
@@ -6,15 +7,12 @@ export interface RateLimit {
   windowMs: number;
 }
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "30d", "12h", "90m", "45s" → milliseconds. */
+/** "30d", "12h", "90m", "45s" → milliseconds; the unit is required and the length more than 0. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(text.trim());
-  if (!m) throw new RenewalError('renewal.bad_duration', `not a duration: ${JSON.stringify(text)}`, { hint: 'use a number and a unit: 45s, 90m, 12h, 30d' });
-  const ms = Number(m[1]) * UNITS[m[2]!]!;
-  if (!(ms > 0)) throw new RenewalError('renewal.bad_duration', `a duration must be more than 0, got ${JSON.stringify(text)}`);
-  return ms;
+  const d = readDuration(text, { unitRequired: true });
+  if (!d.ok) throw new RenewalError('renewal.bad_duration', `not a duration: ${JSON.stringify(text)} (${d.reason})`, { hint: 'use a number and a unit: 45s, 90m, 12h, 30d' });
+  if (!(d.ms > 0)) throw new RenewalError('renewal.bad_duration', `a duration must be more than 0, got ${JSON.stringify(text)}`);
+  return d.ms;
 }
 
 /** "3/1d" → 3 per day. */

@@ -3,12 +3,14 @@
 // directory), a `espfleet` database, stopped and removed by stop(). initdb refuses to
 // run as root, so as root the cluster belongs to the `postgres` system user (runuser).
 // The binaries come from the `initdb` oracle (scripts/lib/oracles.ts).
+// With `tls: true` the server speaks TLS only: a test CA and a server certificate are made
+// with the `openssl` oracle at start (nothing is committed), and pg_hba.conf refuses plain TCP.
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { postgresBinDir } from '../../scripts/lib/oracles.ts';
+import { postgresBinDir, requireOracle } from '../../scripts/lib/oracles.ts';
 
 export interface PostgresCluster {
   /** postgres://espfleet@127.0.0.1:<port>/espfleet (trust authentication: no password). */
@@ -19,6 +21,41 @@ export interface PostgresCluster {
   /** pg_ctl restart: every open connection is cut, the data stays. */
   restart(): void;
   stop(): void;
+  /** Set when started with `tls: true`. */
+  tls?: PostgresTls;
+}
+
+export interface PostgresTls {
+  /** PEM of the CA that signed the server certificate (SAN: DNS:localhost, IP:127.0.0.1). */
+  caFile: string;
+  /** PEM of another CA, which signed nothing the server presents. */
+  wrongCaFile: string;
+  /** An address the server also listens on that its certificate does not name. */
+  unnamedHost: string;
+}
+
+export interface PostgresClusterOptions {
+  /** TLS on, and plain TCP refused by pg_hba.conf (the Unix socket stays plain, for setup). */
+  tls?: boolean;
+}
+
+const UNNAMED_HOST = '127.0.0.2';
+
+/** A test CA, a wrong CA and a server certificate signed by the first, in `dir`. */
+function makeTestPki(dir: string): { caFile: string; wrongCaFile: string; certFile: string; keyFile: string } {
+  const openssl = requireOracle('openssl');
+  const run = (args: string[]) => execFileSync(openssl, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const selfSigned = (name: string, cn: string) => run(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${cn}`]);
+  selfSigned('ca', 'espfleet test database CA');
+  selfSigned('wrong-ca', 'espfleet unrelated CA');
+  run(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
+  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '0x' + Date.now().toString(16), '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt']);
+  // The CA keys are not needed again; the temporary directory goes at stop() anyway.
+  rmSync(join(dir, 'ca.key'));
+  rmSync(join(dir, 'wrong-ca.key'));
+  return { caFile: join(dir, 'ca.crt'), wrongCaFile: join(dir, 'wrong-ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
 }
 
 async function freePort(): Promise<number> {
@@ -38,23 +75,37 @@ function postgresUid(): { uid: number; gid: number } {
   return { uid: Number(out), gid: Number(gid) };
 }
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export async function startPostgresCluster(opts: PostgresClusterOptions = {}): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), 'espfleet-pg-'));
   const data = join(dir, 'data');
   const sockets = dir;
-  if (asRoot) {
-    const { uid, gid } = postgresUid();
-    chownSync(dir, uid, gid);
-  }
+  const owner = asRoot ? postgresUid() : undefined;
+  if (owner) chownSync(dir, owner.uid, owner.gid);
   const run = (program: string, args: string[]): string => {
     const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, program), ...args]] : [join(bin, program), args];
     return execFileSync(cmd as string, argv as string[], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   };
   run('initdb', ['-D', data, '-U', 'espfleet', '--auth=trust', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
+  let options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
+  let tls: PostgresTls | undefined;
+  if (opts.tls) {
+    const pkiDir = join(dir, 'tls');
+    mkdirSync(pkiDir);
+    const pki = makeTestPki(pkiDir);
+    // PostgreSQL refuses a key that its group or others can read, or that it does not own.
+    chmodSync(pki.keyFile, 0o600);
+    if (owner) chownSync(pki.keyFile, owner.uid, owner.gid);
+    // Every 127.x address reaches the loopback interface on Linux: the second one lets a
+    // test connect to an address that the certificate does not name.
+    options = options.replace('listen_addresses=127.0.0.1', `listen_addresses=127.0.0.1,${UNNAMED_HOST}`);
+    options += ` -c ssl=on -c ssl_cert_file=${pki.certFile} -c ssl_key_file=${pki.keyFile}`;
+    // Replacing initdb's file keeps its owner; the Unix socket stays plain, for setup.
+    writeFileSync(join(data, 'pg_hba.conf'), ['local all all trust', 'hostssl all all 127.0.0.0/8 trust', 'hostnossl all all 127.0.0.0/8 reject', ''].join('\n'));
+    tls = { caFile: pki.caFile, wrongCaFile: pki.wrongCaFile, unnamedHost: UNNAMED_HOST };
+  }
   const ctl = (action: 'start' | 'restart' | 'stop') =>
     run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '120', ...(action === 'stop' ? ['-m', 'fast'] : ['-o', options]), action]);
   ctl('start');
@@ -65,6 +116,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   return {
     url: urlOf('espfleet'),
     port,
+    ...(tls ? { tls } : {}),
     createDatabase(name) {
       psql(`CREATE DATABASE ${name}`);
       return urlOf(name);

@@ -153,12 +153,21 @@ export function tlsFailure(e: unknown): { reason: string; hint: string } | undef
   if (message === 'The server does not support SSL connections') {
     return { reason: 'the server does not speak TLS', hint: 'turn ssl on at the server (ssl_cert_file, ssl_key_file), or use sslmode=disable on a trusted network only' };
   }
-  if (message === 'There was an error establishing an SSL connection' || (typeof code === 'string' && /^ERR_(SSL|TLS)_/.test(code))) {
-    return { reason: `the TLS handshake failed (${typeof code === 'string' ? `${code}: ` : ''}${message})`, hint: 'check the server\'s ssl settings, and the client certificate if pg_hba.conf asks for one' };
+  // The server's alert when it does not trust the client certificate we sent.
+  if (code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' || code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN') {
+    return { reason: `the server does not accept our client certificate (${code})`, hint: "sslcert must be issued by the CA in the server's ssl_ca_file" };
   }
-  // pg_hba.conf refused a plain connection that a hostssl line would accept.
+  if (message === 'There was an error establishing an SSL connection' || (typeof code === 'string' && /^ERR_(SSL|TLS)_/.test(code))) {
+    // OpenSSL's own text runs over several lines of source locations: the code says it.
+    return { reason: `the TLS handshake failed (${typeof code === 'string' ? code : message})`, hint: "check the server's ssl settings, and the client certificate if pg_hba.conf asks for one" };
+  }
   if (code === '28000' && /no encryption/.test(message)) {
+    // pg_hba.conf refused a plain connection that a hostssl line would accept.
     return { reason: `the server refuses connections without TLS (${message})`, hint: 'add sslmode=verify-full&sslrootcert=<CA file> to the registry URL' };
+  }
+  if (code === '28000' && /client certificate|certificate authentication/.test(message)) {
+    // pg_hba.conf's `cert` method (or clientcert=verify-full) and no acceptable certificate.
+    return { reason: `the server asks for a client certificate (${message})`, hint: "add sslcert and sslkey naming a certificate whose CN is the URL's user name" };
   }
   return undefined;
 }

@@ -32,26 +32,43 @@ export interface PostgresTls {
   wrongCaFile: string;
   /** An address the server also listens on that its certificate does not name. */
   unnamedHost: string;
+  /** With `clientCerts`: a client certificate for the user espfleet (CN=espfleet) and its key. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /** With `clientCerts`: the same kind of certificate from the wrong CA. */
+  wrongClientCertFile?: string;
+  wrongClientKeyFile?: string;
 }
 
 export interface PostgresClusterOptions {
   /** TLS on, and plain TCP refused by pg_hba.conf (the Unix socket stays plain, for setup). */
   tls?: boolean;
+  /** TLS, and pg_hba.conf's `cert` method: a client certificate from the test CA, CN = user. */
+  clientCerts?: boolean;
 }
 
 const UNNAMED_HOST = '127.0.0.2';
 
 /** A test CA, a wrong CA and a server certificate signed by the first, in `dir`. */
-function makeTestPki(dir: string): { caFile: string; wrongCaFile: string; certFile: string; keyFile: string } {
+function makeTestPki(dir: string, clientCn?: string): { caFile: string; wrongCaFile: string; certFile: string; keyFile: string } {
   const openssl = requireOracle('openssl');
   const run = (args: string[]) => execFileSync(openssl, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   const selfSigned = (name: string, cn: string) => run(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${cn}`]);
   selfSigned('ca', 'espfleet test database CA');
   selfSigned('wrong-ca', 'espfleet unrelated CA');
-  run(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
-  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '0x' + Date.now().toString(16), '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt']);
+  let serial = Date.now();
+  const leaf = (name: string, cn: string, ca: string, ext: string) => {
+    run(['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+    writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n${ext}\n`);
+    run(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-set_serial', `0x${(serial++).toString(16)}`, '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
+    chmodSync(join(dir, `${name}.key`), 0o600);
+  };
+  leaf('server', 'localhost', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+  if (clientCn !== undefined) {
+    leaf('client', clientCn, 'ca', 'extendedKeyUsage=clientAuth');
+    leaf('wrong-client', clientCn, 'wrong-ca', 'extendedKeyUsage=clientAuth');
+  }
   // The CA keys are not needed again; the temporary directory goes at stop() anyway.
   rmSync(join(dir, 'ca.key'));
   rmSync(join(dir, 'wrong-ca.key'));
@@ -91,20 +108,30 @@ export async function startPostgresCluster(opts: PostgresClusterOptions = {}): P
   const port = await freePort();
   let options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
   let tls: PostgresTls | undefined;
-  if (opts.tls) {
+  if (opts.tls || opts.clientCerts) {
     const pkiDir = join(dir, 'tls');
     mkdirSync(pkiDir);
-    const pki = makeTestPki(pkiDir);
-    // PostgreSQL refuses a key that its group or others can read, or that it does not own.
-    chmodSync(pki.keyFile, 0o600);
+    const pki = makeTestPki(pkiDir, opts.clientCerts ? 'espfleet' : undefined);
+    // PostgreSQL refuses a key that its group or others can read (mode 0600 above), or that it does not own.
     if (owner) chownSync(pki.keyFile, owner.uid, owner.gid);
     // Every 127.x address reaches the loopback interface on Linux: the second one lets a
     // test connect to an address that the certificate does not name.
     options = options.replace('listen_addresses=127.0.0.1', `listen_addresses=127.0.0.1,${UNNAMED_HOST}`);
     options += ` -c ssl=on -c ssl_cert_file=${pki.certFile} -c ssl_key_file=${pki.keyFile}`;
+    // `cert`: the client certificate must chain to ssl_ca_file and its CN be the user name.
+    if (opts.clientCerts) options += ` -c ssl_ca_file=${pki.caFile}`;
+    const tcp = opts.clientCerts ? 'cert' : 'trust';
     // Replacing initdb's file keeps its owner; the Unix socket stays plain, for setup.
-    writeFileSync(join(data, 'pg_hba.conf'), ['local all all trust', 'hostssl all all 127.0.0.0/8 trust', 'hostnossl all all 127.0.0.0/8 reject', ''].join('\n'));
+    writeFileSync(join(data, 'pg_hba.conf'), ['local all all trust', `hostssl all all 127.0.0.0/8 ${tcp}`, 'hostnossl all all 127.0.0.0/8 reject', ''].join('\n'));
     tls = { caFile: pki.caFile, wrongCaFile: pki.wrongCaFile, unnamedHost: UNNAMED_HOST };
+    if (opts.clientCerts) {
+      Object.assign(tls, {
+        clientCertFile: join(pkiDir, 'client.crt'),
+        clientKeyFile: join(pkiDir, 'client.key'),
+        wrongClientCertFile: join(pkiDir, 'wrong-client.crt'),
+        wrongClientKeyFile: join(pkiDir, 'wrong-client.key'),
+      });
+    }
   }
   const ctl = (action: 'start' | 'restart' | 'stop') =>
     run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '120', ...(action === 'stop' ? ['-m', 'fast'] : ['-o', options]), action]);

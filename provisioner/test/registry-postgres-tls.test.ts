@@ -17,11 +17,13 @@ const available = [oracleAvailable('initdb'), oracleAvailable('openssl')].every(
 const scratch = mkdtempSync(join(tmpdir(), 'espfleet-pgtls-'));
 let tlsCluster: PostgresCluster | undefined;
 let plainCluster: PostgresCluster | undefined;
+let certCluster: PostgresCluster | undefined;
 let databases = 0;
 
 afterAll(() => {
   tlsCluster?.stop();
   plainCluster?.stop();
+  certCluster?.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -142,6 +144,41 @@ describe.skipIf(!available)('the registry over TLS to a TLS-only PostgreSQL serv
     expect(err.code).toBe('station.registry.bad_url');
     expect(err.message).toMatch(/unknown sslmode=verify_full/);
     expect(err.hint).toBe('use one of disable, require, verify-ca, verify-full');
+  }, 30_000);
+});
+
+describe.skipIf(!available)('client certificates: pg_hba.conf `cert` on the server, sslcert/sslkey in the URL', () => {
+  let tls: PostgresTls;
+  beforeAll(async () => {
+    certCluster = await startPostgresCluster({ clientCerts: true });
+    tls = certCluster.tls as PostgresTls;
+  }, 120_000);
+  const url = (client: Record<string, string>) => urlOn(certCluster!, '127.0.0.1', { sslmode: 'verify-full', sslrootcert: tls.caFile, ...client });
+
+  it('the certificate from the server\'s CA, CN = user: the server sees it on the session', async () => {
+    const registry = await openPostgresRegistry(url({ sslcert: tls.clientCertFile!, sslkey: tls.clientKeyFile! }));
+    try {
+      await registry.upsert(deviceRecord({ deviceId: 'esp32-tls-0002' }));
+      expect((await registry.get('esp32-tls-0002'))?.deviceId).toBe('esp32-tls-0002');
+      const [row] = await registry.query('SELECT ssl, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      expect(row).toEqual({ ssl: true, client_dn: '/CN=espfleet' });
+    } finally {
+      await registry.close();
+    }
+  }, 30_000);
+
+  it('no client certificate: refused with station.registry.tls, saying one is asked for', async () => {
+    const err = await openError(url({}));
+    expect(err.code).toBe('station.registry.tls');
+    expect(err.message).toMatch(/the server asks for a client certificate \(connection requires a valid client certificate\)/);
+    expect(err.hint).toMatch(/sslcert and sslkey/);
+  }, 30_000);
+
+  it('a client certificate from another CA: the server\'s alert becomes station.registry.tls', async () => {
+    const err = await openError(url({ sslcert: tls.wrongClientCertFile!, sslkey: tls.wrongClientKeyFile! }));
+    expect(err.code).toBe('station.registry.tls');
+    expect(err.message).toMatch(/the server does not accept our client certificate \(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA\)$/);
+    expect(err.message).not.toContain('BEGIN');
   }, 30_000);
 });
 

@@ -60,13 +60,15 @@ export function postgresConnection(url: string): pg.PoolConfig {
   // rules (and PGSSLMODE when `ssl` is left undefined), so `ssl` is always set here.
   const ssl = tlsOptions(q, redactUrl(url));
   const socketDir = q.get('host');
+  // As in libpq, sslmode does not apply to a Unix socket: the server never offers TLS there.
+  const local = socketDir !== null && socketDir.startsWith('/');
   return {
     host: socketDir ?? (decodeURIComponent(u.hostname.replace(/^\[|\]$/g, '')) || 'localhost'),
     port: u.port === '' ? 5432 : Number(u.port),
     ...(u.username === '' ? {} : { user: decodeURIComponent(u.username) }),
     ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'espfleet',
-    ssl,
+    ssl: local ? false : ssl,
     application_name: 'espfleet',
   };
 }

@@ -75,6 +75,19 @@ describe.skipIf(!available)('the registry over TLS to a TLS-only PostgreSQL serv
     }
   }, 30_000);
 
+  it('a server restart under an open TLS registry is a lost connection like any other: retried, then written', async () => {
+    const registry = await openPostgresRegistry(urlOn(tlsCluster!, '127.0.0.1', { sslmode: 'verify-full', sslrootcert: tls.caFile }), { retryForMs: 60_000 });
+    try {
+      await registry.upsert(deviceRecord({ deviceId: 'esp32-tls-0003' }));
+      tlsCluster!.restart();
+      await registry.upsert(deviceRecord({ deviceId: 'esp32-tls-0004', mac: '24:0a:c4:00:00:04' }));
+      expect((await registry.list()).map((r) => r.deviceId).sort()).toEqual(['esp32-tls-0003', 'esp32-tls-0004']);
+      expect((await sessionTls(registry)).ssl).toBe(true);
+    } finally {
+      await registry.close();
+    }
+  }, 60_000);
+
   it('verify-full by the name localhost, which the certificate carries as a DNS name', async () => {
     const registry = await openPostgresRegistry(urlOn(tlsCluster!, 'localhost', { sslmode: 'verify-full', sslrootcert: tls.caFile }));
     try {
@@ -199,6 +212,11 @@ describe('sslmode and its files as pool options', () => {
     expect(req.ca).toContain('BEGIN CERTIFICATE');
     expect(req.checkServerIdentity?.()).toBeUndefined();
     expect(sslOf(`sslmode=verify-full&sslrootcert=${ca}`)).not.toHaveProperty('checkServerIdentity');
+  });
+
+  it('a Unix socket is plain whatever sslmode says (as in libpq), but the sslmode must still be a known one', () => {
+    expect(postgresConnection('postgres://u@localhost/fleet?host=/run/postgresql&sslmode=verify-full').ssl).toBe(false);
+    expect(() => postgresConnection('postgres://u@localhost/fleet?host=/run/postgresql&sslmode=on')).toThrow(/unknown sslmode=on/);
   });
 
   it('sslrootcert=system (or none) trusts the CAs Node trusts', () => {

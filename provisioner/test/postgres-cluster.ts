@@ -4,7 +4,9 @@
 // run as root, so as root the cluster belongs to the `postgres` system user (runuser).
 // The binaries come from the `initdb` oracle (scripts/lib/oracles.ts).
 // With `tls: true` the server speaks TLS only: a test CA and a server certificate are made
-// with the `openssl` oracle at start (nothing is committed), and pg_hba.conf refuses plain TCP.
+// with the `openssl` oracle at start (nothing is committed), pg_hba.conf refuses plain TCP,
+// and 127.0.0.2 is served too, an address the certificate does not name. `clientCerts: true`
+// adds pg_hba.conf's `cert` method and client certificates from the right and a wrong CA.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -49,8 +51,10 @@ export interface PostgresClusterOptions {
 
 const UNNAMED_HOST = '127.0.0.2';
 
-/** A test CA, a wrong CA and a server certificate signed by the first, in `dir`. */
-function makeTestPki(dir: string, clientCn?: string): { caFile: string; wrongCaFile: string; certFile: string; keyFile: string } {
+type ClientCertFiles = Pick<PostgresTls, 'clientCertFile' | 'clientKeyFile' | 'wrongClientCertFile' | 'wrongClientKeyFile'>;
+
+/** A test CA, a wrong CA and a server certificate signed by the first, in `dir`; with `clientCn`, client certificates from each CA. */
+function makeTestPki(dir: string, clientCn?: string): { caFile: string; wrongCaFile: string; certFile: string; keyFile: string; client: ClientCertFiles } {
   const openssl = requireOracle('openssl');
   const run = (args: string[]) => execFileSync(openssl, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
@@ -65,14 +69,21 @@ function makeTestPki(dir: string, clientCn?: string): { caFile: string; wrongCaF
     chmodSync(join(dir, `${name}.key`), 0o600);
   };
   leaf('server', 'localhost', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+  let client: ClientCertFiles = {};
   if (clientCn !== undefined) {
     leaf('client', clientCn, 'ca', 'extendedKeyUsage=clientAuth');
     leaf('wrong-client', clientCn, 'wrong-ca', 'extendedKeyUsage=clientAuth');
+    client = {
+      clientCertFile: join(dir, 'client.crt'),
+      clientKeyFile: join(dir, 'client.key'),
+      wrongClientCertFile: join(dir, 'wrong-client.crt'),
+      wrongClientKeyFile: join(dir, 'wrong-client.key'),
+    };
   }
   // The CA keys are not needed again; the temporary directory goes at stop() anyway.
   rmSync(join(dir, 'ca.key'));
   rmSync(join(dir, 'wrong-ca.key'));
-  return { caFile: join(dir, 'ca.crt'), wrongCaFile: join(dir, 'wrong-ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
+  return { caFile: join(dir, 'ca.crt'), wrongCaFile: join(dir, 'wrong-ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), client };
 }
 
 async function freePort(): Promise<number> {
@@ -123,15 +134,7 @@ export async function startPostgresCluster(opts: PostgresClusterOptions = {}): P
     const tcp = opts.clientCerts ? 'cert' : 'trust';
     // Replacing initdb's file keeps its owner; the Unix socket stays plain, for setup.
     writeFileSync(join(data, 'pg_hba.conf'), ['local all all trust', `hostssl all all 127.0.0.0/8 ${tcp}`, 'hostnossl all all 127.0.0.0/8 reject', ''].join('\n'));
-    tls = { caFile: pki.caFile, wrongCaFile: pki.wrongCaFile, unnamedHost: UNNAMED_HOST };
-    if (opts.clientCerts) {
-      Object.assign(tls, {
-        clientCertFile: join(pkiDir, 'client.crt'),
-        clientKeyFile: join(pkiDir, 'client.key'),
-        wrongClientCertFile: join(pkiDir, 'wrong-client.crt'),
-        wrongClientKeyFile: join(pkiDir, 'wrong-client.key'),
-      });
-    }
+    tls = { caFile: pki.caFile, wrongCaFile: pki.wrongCaFile, unnamedHost: UNNAMED_HOST, ...pki.client };
   }
   const ctl = (action: 'start' | 'restart' | 'stop') =>
     run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '120', ...(action === 'stop' ? ['-m', 'fast'] : ['-o', options]), action]);

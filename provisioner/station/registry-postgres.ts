@@ -41,11 +41,12 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** The sslmode values espfleet accepts, weakest first. */
+export const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+
 /**
  * The pool settings for a postgres:// URL: host, port, user, password, database, and TLS
- * as libpq's sslmode says — disable (or none): plain; require: encrypted, server not
- * verified; verify-ca: the server's certificate must chain to sslrootcert; verify-full:
- * that and its name must match the host.
+ * as libpq's sslmode and sslrootcert/sslcert/sslkey say (see tlsOptions).
  */
 export function postgresConnection(url: string): pg.PoolConfig {
   let u: URL;
@@ -55,55 +56,127 @@ export function postgresConnection(url: string): pg.PoolConfig {
     throw new RegistryError('station.registry.bad_url', `not a database URL: ${redactUrl(url)}`, { hint: 'postgres://user:password@host:5432/database?sslmode=verify-full&sslrootcert=ca.pem' });
   }
   const q = u.searchParams;
-  const mode = q.get('sslmode') ?? 'disable';
-  const rootcert = q.get('sslrootcert');
-  const readCa = (): string | undefined => {
-    if (rootcert === null) return undefined;
-    try {
-      return readFileSync(rootcert, 'utf8');
-    } catch (e) {
-      throw new RegistryError('station.registry.bad_url', `cannot read sslrootcert ${rootcert}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-        hint: 'sslrootcert names the PEM file of the CA that signed the database server\'s certificate',
-      });
-    }
-  };
-  let ssl: pg.PoolConfig['ssl'];
-  switch (mode) {
-    case 'disable':
-      ssl = false;
-      break;
-    case 'require': {
-      // libpq: with a root certificate, require verifies the chain as verify-ca does.
-      const ca = readCa();
-      ssl = ca === undefined ? { rejectUnauthorized: false } : { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
-      break;
-    }
-    case 'verify-ca':
-    case 'verify-full': {
-      const ca = readCa();
-      ssl = { ...(ca === undefined ? {} : { ca }), rejectUnauthorized: true, ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}) };
-      break;
-    }
-    default:
-      throw new RegistryError('station.registry.bad_url', `sslmode=${mode} is not supported in ${redactUrl(url)}`, {
-        hint: 'use sslmode=disable, require, verify-ca or verify-full (espfleet never falls back from TLS to plain)',
-      });
-  }
+  // Discrete options, never `connectionString`: pg would parse sslmode from it by its own
+  // rules (and PGSSLMODE when `ssl` is left undefined), so `ssl` is always set here.
+  const ssl = tlsOptions(q, redactUrl(url));
   const socketDir = q.get('host');
+  // As in libpq, sslmode does not apply to a Unix socket: the server never offers TLS there.
+  const local = socketDir !== null && socketDir.startsWith('/');
   return {
     host: socketDir ?? (decodeURIComponent(u.hostname.replace(/^\[|\]$/g, '')) || 'localhost'),
     port: u.port === '' ? 5432 : Number(u.port),
     ...(u.username === '' ? {} : { user: decodeURIComponent(u.username) }),
     ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'espfleet',
-    ssl,
+    ssl: local ? false : ssl,
     application_name: 'espfleet',
   };
 }
 
+/**
+ * libpq's sslmode as `pg`/`tls.connect` options. `pg` opens one connection the way it is
+ * told and cannot fall back from TLS to plain (or back), so libpq's opportunistic modes are
+ * refused rather than guessed at: `prefer` (libpq's default) and `allow` would silently
+ * send the password in clear to a server without TLS, or to whoever answers in its place.
+ * Without sslmode the connection is plain, as `disable`; a URL that names a CA file or a
+ * client certificate but no sslmode is refused, since it plainly meant TLS.
+ *   disable      plain TCP
+ *   require      encrypted; the server is not checked — unless sslrootcert is given, then
+ *                its chain is, as libpq does (and as verify-ca)
+ *   verify-ca    encrypted; the certificate must chain to sslrootcert; any name
+ *   verify-full  as verify-ca, and the certificate must name the URL's host
+ * sslrootcert=PATH is a PEM file of CAs; absent (or `system`) means the CAs Node trusts
+ * (its bundle plus NODE_EXTRA_CA_CERTS) — libpq's ~/.postgresql/root.crt is not read.
+ * sslcert/sslkey (PEM files) present a client certificate, for `cert` in pg_hba.conf.
+ */
+function tlsOptions(q: URLSearchParams, where: string): pg.PoolConfig['ssl'] {
+  const mode = q.get('sslmode');
+  const file = (param: 'sslrootcert' | 'sslcert' | 'sslkey', what: string): string | undefined => {
+    const path = q.get(param);
+    if (path === null || (param === 'sslrootcert' && path === 'system')) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new RegistryError('station.registry.bad_url', `cannot read ${param} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: `${param} names ${what}` });
+    }
+  };
+  if (mode === null || mode === 'disable') {
+    const tlsParam = ['sslrootcert', 'sslcert', 'sslkey'].find((p) => q.has(p));
+    if (mode === null && tlsParam !== undefined) {
+      throw new RegistryError('station.registry.bad_url', `${tlsParam} is given but no sslmode in ${where}`, { hint: 'add sslmode=verify-full (or verify-ca, require) to connect with TLS' });
+    }
+    return false;
+  }
+  if (mode === 'prefer' || mode === 'allow') {
+    throw new RegistryError('station.registry.bad_url', `sslmode=${mode} is not supported in ${where}: it falls back to plain TCP when TLS fails`, {
+      hint: 'use sslmode=verify-full with sslrootcert (or require, verify-ca) for TLS, or disable for plain TCP on a trusted network',
+    });
+  }
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new RegistryError('station.registry.bad_url', `unknown sslmode=${mode} in ${where}`, { hint: `use one of ${SSL_MODES.join(', ')}` });
+  }
+  const ca = file('sslrootcert', "the PEM file of the CA that signed the database server's certificate");
+  const cert = file('sslcert', 'the PEM file of this station\'s client certificate');
+  const key = file('sslkey', 'the PEM file of the client certificate\'s private key');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new RegistryError('station.registry.bad_url', `${cert === undefined ? 'sslkey' : 'sslcert'} is given without ${cert === undefined ? 'sslcert' : 'sslkey'} in ${where}`, { hint: 'a client certificate needs both sslcert and sslkey' });
+  }
+  const client = cert === undefined ? {} : { cert, key };
+  // tls.connect checks the name only in its default checkServerIdentity; the chain is
+  // checked by rejectUnauthorized alone.
+  const anyName = { checkServerIdentity: () => undefined };
+  if (mode === 'require' && ca === undefined) return { rejectUnauthorized: false, ...client };
+  return { ...(ca === undefined ? {} : { ca }), rejectUnauthorized: true, ...(mode === 'verify-full' ? {} : anyName), ...client };
+}
+
+/** Node's codes for a server certificate that did not verify (tls.connect, OpenSSL). */
+const UNTRUSTED_CERT = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_CA', 'INVALID_PURPOSE',
+  'CERT_CHAIN_TOO_LONG', 'PATH_LENGTH_EXCEEDED', 'CERT_REVOKED',
+]);
+
+/**
+ * Why a connection failed its TLS setup, with what to try — or undefined when the failure
+ * is not about TLS. Every one of these is permanent: a retry meets the same certificate.
+ */
+export function tlsFailure(e: unknown): { reason: string; hint: string } | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  const message = (e as Error | null)?.message ?? '';
+  if (typeof code === 'string' && UNTRUSTED_CERT.has(code)) {
+    return { reason: `the server's certificate is not trusted (${code}: ${message})`, hint: "sslrootcert must name the CA that issued the database server's certificate" };
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return { reason: `the server's certificate does not name the host (${message})`, hint: "connect by a name in the certificate's subjectAltName, or reissue the certificate for this host" };
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return { reason: `the server's certificate is out of its validity period (${code})`, hint: "renew the database server's certificate, or check this machine's clock" };
+  }
+  if (message === 'The server does not support SSL connections') {
+    return { reason: 'the server does not speak TLS', hint: 'turn ssl on at the server (ssl_cert_file, ssl_key_file), or use sslmode=disable on a trusted network only' };
+  }
+  // The server's alert when it does not trust the client certificate we sent.
+  if (code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' || code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN') {
+    return { reason: `the server does not accept our client certificate (${code})`, hint: "sslcert must be issued by the CA in the server's ssl_ca_file" };
+  }
+  if (message === 'There was an error establishing an SSL connection' || (typeof code === 'string' && /^ERR_(SSL|TLS)_/.test(code))) {
+    // OpenSSL's own text runs over several lines of source locations: the code says it.
+    return { reason: `the TLS handshake failed (${typeof code === 'string' ? code : message})`, hint: "check the server's ssl settings, and the client certificate if pg_hba.conf asks for one" };
+  }
+  if (code === '28000' && /no encryption/.test(message)) {
+    // pg_hba.conf refused a plain connection that a hostssl line would accept.
+    return { reason: `the server refuses connections without TLS (${message})`, hint: 'add sslmode=verify-full&sslrootcert=<CA file> to the registry URL' };
+  }
+  if (code === '28000' && /client certificate|certificate authentication/.test(message)) {
+    // pg_hba.conf's `cert` method (or clientcert=verify-full) and no acceptable certificate.
+    return { reason: `the server asks for a client certificate (${message})`, hint: "add sslcert and sslkey naming a certificate whose CN is the URL's user name" };
+  }
+  return undefined;
+}
+
 /** A failure worth retrying: the connection went away, or the server asked for a retry. */
 export function isTransient(e: unknown): boolean {
-  if (e instanceof RegistryError) return false;
+  if (e instanceof RegistryError || tlsFailure(e) !== undefined) return false;
   const code = (e as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
     if (code === '40001' || code === '40P01') return true; // serialization_failure, deadlock_detected
@@ -200,6 +273,10 @@ export class PgRegistry extends SqlRegistry {
       try {
         return await op();
       } catch (e) {
+        const tls = tlsFailure(e);
+        if (tls !== undefined) {
+          throw new RegistryError('station.registry.tls', `cannot open a TLS connection to registry database ${this.path}: ${this.redactText(tls.reason)}`, { cause: e, hint: tls.hint });
+        }
         if (!isTransient(e)) throw this.redacted(e);
         if (Date.now() + wait > until || this.closed) {
           throw new RegistryError('station.registry.unreachable', `registry database ${this.path} did not answer for ${Math.round(this.retryForMs / 1000)} s: ${this.redactText((e as Error).message)}`, {

@@ -16,7 +16,7 @@ import { chainId, headPath, openAuditLog } from '../station/audit-log.ts';
 import { auditLines, SqlAuditLog, verifyRegistryAudit } from '../station/audit-sql.ts';
 import { openRegistryAt } from '../station/open-registry.ts';
 import { LATEST_SCHEMA_VERSION } from '../station/registry-migrations.ts';
-import { HISTORY_TABLES } from '../station/registry-move.ts';
+import { HISTORY_TABLES, moveRegistry } from '../station/registry-move.ts';
 import { postgresConnection, redactUrl } from '../station/registry-postgres.ts';
 import { espfleet } from './cli-harness.ts';
 import { deviceRecord } from './device-record.ts';
@@ -212,6 +212,32 @@ describe.skipIf(!pg.available)('espfleet registry migrate (SQLite ⇄ PostgreSQL
     expect(JSON.parse(again.stdout)).toMatchObject({ auditEntries: 4, auditAlreadyThere: 4 });
     expect(await historyOf(b)).toEqual(sourceBefore);
     expect(await historyOf(a)).toEqual(sourceBefore);
+  });
+
+  it('a station appending meanwhile cannot tear the export: each one is a verified prefix of the chain', { timeout: 120_000 }, async () => {
+    const src = await sqliteStation(1, 'h');
+    const url = await pg.fresh();
+    expect((await espfleet(['registry', 'migrate', '--from', src.registry, '--to', url])).code).toBe(0);
+    const writer = await openRegistryAt(url);
+    const log = new SqlAuditLog(writer);
+    let appending = true;
+    const appends = (async () => {
+      for (let i = 0; appending && i < 200; i++) await log.append({ action: 'certificate.renew', actor: 'renewd', subject: { deviceId: 'esp32_H0000' }, details: { i } });
+    })();
+    const exports: string[][] = [];
+    for (let k = 0; k < 4; k++) {
+      const out = join(mkdtempSync(join(dir, 'during-')), 'registry.sqlite');
+      await moveRegistry({ from: url, to: out });
+      const verdict = await espfleet(['audit', 'verify', '--registry', out, '--audit-log', join(dirname(out), 'audit.jsonl'), '--json']);
+      expect(verdict.code, verdict.stdout).toBe(0);
+      exports.push(fileLines(join(dirname(out), 'audit.jsonl')));
+    }
+    appending = false;
+    await appends;
+    const final = await auditLines(writer);
+    await writer.close();
+    for (const lines of exports) expect(final.slice(0, lines.length)).toEqual(lines);
+    expect(exports.at(-1)!.length).toBeGreaterThanOrEqual(exports[0]!.length);
   });
 
   it('refuses a foreign non-empty target of either kind and leaves it as it was; a refused new file is not left behind', { timeout: 120_000 }, async () => {

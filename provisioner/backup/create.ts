@@ -1,6 +1,7 @@
 // `backup create`: a `backup.create` audit entry, then one consistent snapshot of the
 // station (which therefore holds that entry), checked as `backup verify` would check it,
-// encrypted and written durably without replacing any file (mode 0600).
+// encrypted and written durably without replacing any file (mode 0600). A registry on
+// PostgreSQL is archived as a SQLite export of it (snapshot.ts), its URL in the manifest.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -8,8 +9,8 @@ import type { DEFAULT_SCRYPT } from '../../certs/keystore-crypto.ts';
 import { writeFileDurable } from '../io/files.ts';
 import { openAuditLog } from '../station/audit-log.ts';
 import type { StationConfig } from '../station/config.ts';
-import { openRegistry } from '../station/registry-sqlite.ts';
-import { isPostgresUrl, redactUrl } from '../station/registry-postgres.ts';
+import { openStationAudit } from '../station/audit-sql.ts';
+import { isPostgresUrl, openRegistryAt } from '../station/open-registry.ts';
 import { sealArchive } from './archive-format.ts';
 import { checkStationFiles } from './contents.ts';
 import { BackupError } from './errors.ts';
@@ -39,26 +40,25 @@ export interface BackupSummary {
   secretsNotIncluded: Record<string, string>;
   /** The audit entry recording this backup. */
   auditSeq: number;
+  /** The registry was exported from this PostgreSQL database (URL redacted). */
+  registryFrom?: Manifest['registryFrom'];
 }
 
 export async function createBackup(cfg: StationConfig, opts: CreateBackupOptions): Promise<BackupSummary> {
   const out = resolve(opts.out);
   if (existsSync(out)) throw new BackupError('backup.exists', `${out} already exists; a backup never replaces a file`, { hint: 'choose a new file name' });
-  if (isPostgresUrl(cfg.paths.registry)) {
-    throw new BackupError('backup.registry_on_postgres', `${cfg.source}: the registry is a PostgreSQL database (${redactUrl(cfg.paths.registry)}); a station backup holds only a registry file`, {
-      hint: 'back the database up with pg_dump (docs/registry.md); nothing was written',
-    });
-  }
   const clock = opts.clock ?? (() => new Date());
   const actor = opts.actor ?? whoAmI();
   const id = randomBytes(8).toString('hex');
   const createdAt = clock().toISOString();
 
   // Recorded first, so the backup holds the entry that says it was made.
-  const registry = existsSync(cfg.paths.registry) ? await openRegistry(cfg.paths.registry) : undefined;
+  // On PostgreSQL the entry goes into the database's chain, which the snapshot then exports.
+  const onPostgres = isPostgresUrl(cfg.paths.registry);
+  const registry = onPostgres || existsSync(cfg.paths.registry) ? await openRegistryAt(cfg.paths.registry) : undefined;
   let auditSeq: number;
   try {
-    const audit = await openAuditLog(cfg.paths.audit, { clock, ...(registry ? { anchor: registry } : {}) });
+    const audit = registry ? await openStationAudit(registry, cfg.paths.audit, { clock }) : await openAuditLog(cfg.paths.audit, { clock });
     const entry = await audit.append({ action: 'backup.create', actor, subject: { backup: id, station: cfg.station.id }, details: { out, by: 'espfleet backup create' } });
     auditSeq = entry.seq;
   } finally {
@@ -69,7 +69,7 @@ export async function createBackup(cfg: StationConfig, opts: CreateBackupOptions
   const check = await checkStationFiles(snap.files, `the station ${cfg.source}`);
   if (!check.audit.ok) {
     const p = check.audit.problem!;
-    throw new BackupError('backup.audit_broken', `the audit log ${cfg.paths.audit} fails verification at line ${p.line}: ${p.reason}; no backup was written`, {
+    throw new BackupError('backup.audit_broken', `the audit log ${snap.registryFrom ? `in the registry ${snap.registryFrom.url}` : cfg.paths.audit} fails verification at line ${p.line}: ${p.reason}; no backup was written`, {
       hint: `inspect it with \`espfleet audit verify --station ${cfg.source}\``,
     });
   }
@@ -85,6 +85,7 @@ export async function createBackup(cfg: StationConfig, opts: CreateBackupOptions
     secretsNotIncluded: snap.secretsNotIncluded,
     counts: check.counts,
     files: snap.files.map(({ data: _d, ...f }) => f),
+    ...(snap.registryFrom ? { registryFrom: snap.registryFrom } : {}),
   };
   const bytes = await sealArchive(encodePayload(manifest, snap.files), opts.passphrase, opts.scrypt);
   try {
@@ -106,5 +107,6 @@ export async function createBackup(cfg: StationConfig, opts: CreateBackupOptions
     absent: snap.absent,
     secretsNotIncluded: snap.secretsNotIncluded,
     auditSeq,
+    ...(snap.registryFrom ? { registryFrom: snap.registryFrom } : {}),
   };
 }

@@ -46,6 +46,12 @@ export interface Manifest {
   secretsNotIncluded: Record<string, string>;
   counts: BackupCounts;
   files: ArchivedFile[];
+  /**
+   * Set when the station's registry was a PostgreSQL database: its URL with the password
+   * redacted. The archive still holds a SQLite registry and audit log, exported from it at
+   * one moment, so it restores and verifies without the database.
+   */
+  registryFrom?: { backend: 'postgres'; url: string };
 }
 
 export interface Payload {

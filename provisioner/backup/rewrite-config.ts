@@ -50,3 +50,13 @@ export function rewriteStationConfig(original: string, manifest: Manifest, note:
   if (Object.keys(rewritten).length === 0) return { text: original, rewritten };
   return { text: `# ${note}\n# Paths rewritten to the restored files: ${Object.keys(rewritten).join(', ')}.\n${TOML.stringify(raw as TOML.JsonMap)}`, rewritten };
 }
+
+/** station.toml with paths.registry set to `url` (a restore into PostgreSQL); the rest as it was. */
+export function pointRegistryAt(text: string, url: string, note: string): string {
+  const raw = TOML.parse(text) as Raw;
+  const paths = raw.paths !== null && typeof raw.paths === 'object' && !Array.isArray(raw.paths) ? (raw.paths as Raw) : (raw.paths = {}) as Raw;
+  paths.registry = url;
+  // The notes of an earlier rewrite stay on top; TOML.stringify keeps no comments.
+  const header = text.split('\n').filter((l, i, all) => l.startsWith('#') && all.slice(0, i).every((p) => p.startsWith('#')));
+  return `${[...header, `# ${note}`].join('\n')}\n${TOML.stringify(raw as TOML.JsonMap)}`;
+}

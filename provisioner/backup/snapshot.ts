@@ -1,14 +1,20 @@
 // Reads everything a station needs to be rebuilt, under the audit log's and the registry's
 // locks (provisioner/station/file-lock.ts), so a station provisioning meanwhile cannot
-// append between the log, its head and the registry's anchor. The keystore is read last:
+// append between the log, its head and the registry's anchor. A registry on PostgreSQL is
+// first exported at one moment into a SQLite file and its audit log (the move of
+// registry-move.ts, into a private temporary directory), and those files enter the archive
+// as the registry and the log: the archive needs no database to verify or restore. The keystore is read last:
 // a key is escrowed before its board is recorded, so every board the snapshot's registry
 // and log mention has its key in the snapshot.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { exportLogPath } from '../encryption/key-export.ts';
 import { headPath } from '../station/audit-log.ts';
 import type { StationConfig } from '../station/config.ts';
 import { withFileLock } from '../station/file-lock.ts';
+import { isPostgresUrl, redactUrl } from '../station/registry-postgres.ts';
+import { auditLogBeside, moveRegistry } from '../station/registry-move.ts';
 import { BackupError } from './errors.ts';
 import { fileEntry, type FileRole, type StationFile } from './manifest.ts';
 
@@ -17,6 +23,18 @@ export interface Snapshot {
   locations: Record<string, string | string[]>;
   absent: string[];
   secretsNotIncluded: Record<string, string>;
+  /** The registry was exported from this PostgreSQL database (URL redacted). */
+  registryFrom?: { backend: 'postgres'; url: string };
+}
+
+/** Where a PostgreSQL station's exported registry is kept in the archive (and restored). */
+export const EXPORTED_REGISTRY_NAME = 'registry.sqlite';
+
+/** The registry and the audit log to archive: the station's own files, or an export of its database. */
+interface ChainFiles {
+  registry: string;
+  audit: string;
+  registryName: (cfg: StationConfig) => string;
 }
 
 /** Where `path` lives in the archive: its place under the station directory, else external/<slot>/<name>. */
@@ -43,15 +61,30 @@ function walk(dir: string): string[] {
 }
 
 export async function snapshotStation(cfg: StationConfig, opts: { lockTimeoutMs?: number } = {}): Promise<Snapshot> {
+  if (isPostgresUrl(cfg.paths.registry)) return snapshotPostgresStation(cfg);
   const t = opts.lockTimeoutMs === undefined ? {} : { timeoutMs: opts.lockTimeoutMs };
+  const own: ChainFiles = { registry: cfg.paths.registry, audit: cfg.paths.audit, registryName: (c) => archiveName(c, c.paths.registry, 'registry') };
   return withFileLock(
     cfg.paths.audit,
-    () => withFileLock(cfg.paths.registry, () => readStation(cfg), { what: 'registry', code: 'station.registry.locked', ...t }),
+    () => withFileLock(cfg.paths.registry, () => readStation(cfg, own), { what: 'registry', code: 'station.registry.locked', ...t }),
     { what: 'audit log', code: 'station.audit.locked', ...t },
   );
 }
 
-function readStation(cfg: StationConfig): Snapshot {
+/** The database's registry and chain at one moment, as a SQLite file and its log; then the station's files. */
+async function snapshotPostgresStation(cfg: StationConfig): Promise<Snapshot> {
+  const dir = mkdtempSync(join(tmpdir(), 'espfleet-backup-export-'));
+  try {
+    const registry = join(dir, EXPORTED_REGISTRY_NAME);
+    await moveRegistry({ from: cfg.paths.registry, to: registry, requireEmpty: true });
+    const snap = readStation(cfg, { registry, audit: auditLogBeside(registry), registryName: () => EXPORTED_REGISTRY_NAME });
+    return { ...snap, registryFrom: { backend: 'postgres', url: redactUrl(cfg.paths.registry) } };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function readStation(cfg: StationConfig, chain: ChainFiles): Snapshot {
   const files: StationFile[] = [];
   const locations: Record<string, string | string[]> = {};
   const absent: string[] = [];
@@ -81,9 +114,15 @@ function readStation(cfg: StationConfig): Snapshot {
 
   add(cfg.source, basename(cfg.source), 'station-config');
   // The log, its head and the registry's anchor: one consistent state under both locks.
-  const auditName = one('paths.audit', cfg.paths.audit, 'audit', 'audit-log', false);
-  if (existsSync(headPath(cfg.paths.audit))) add(headPath(cfg.paths.audit), `${auditName}.head`, 'audit-head');
-  one('paths.registry', cfg.paths.registry, 'registry', 'registry', false);
+  const auditName = archiveName(cfg, cfg.paths.audit, 'audit');
+  locations['paths.audit'] = auditName;
+  if (existsSync(chain.audit)) add(chain.audit, auditName, 'audit-log');
+  else absent.push('paths.audit');
+  if (existsSync(headPath(chain.audit))) add(headPath(chain.audit), `${auditName}.head`, 'audit-head');
+  const registryName = chain.registryName(cfg);
+  locations['paths.registry'] = registryName;
+  if (existsSync(chain.registry)) add(chain.registry, registryName, 'registry');
+  else absent.push('paths.registry');
 
   if (cfg.ca.dir === null) throw new BackupError('backup.incomplete_station', `${cfg.source}: ca.dir is not set`, { hint: 'a backup needs the fleet CA' });
   const caDir = cfg.ca.dir;

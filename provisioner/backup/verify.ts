@@ -27,6 +27,7 @@ export interface BackupReport {
   files: Array<{ name: string; role: string; size: number }>;
   absent: string[];
   secretsNotIncluded: Record<string, string>;
+  registryFrom?: Manifest['registryFrom'];
 }
 
 export function readBackupFile(file: string): Uint8Array {
@@ -68,5 +69,6 @@ export async function verifyBackup(path: string, passphrase: string): Promise<Ba
     files: b.files.map((f) => ({ name: f.name, role: f.role, size: f.size })),
     absent: m.absent,
     secretsNotIncluded: m.secretsNotIncluded,
+    ...(m.registryFrom ? { registryFrom: m.registryFrom } : {}),
   };
 }

@@ -1,93 +1,205 @@
-// `espfleet registry migrate`: a station's history moved from its SQLite file (and the
-// audit log file beside it) into a PostgreSQL registry, in one transaction: devices,
-// rollouts and their boards, the renewal journal, and the audit chain line for line (the
-// hashes unchanged, so `audit verify` passes on the target and names the same chain).
-// The source is verified first and never changed. A target that already holds anything is
+// `espfleet registry migrate`: a station's history moved between registries, either
+// backend on either side: SQLite → PostgreSQL, PostgreSQL → SQLite, PostgreSQL →
+// PostgreSQL (and SQLite → SQLite). Every table that holds history is copied row for row,
+// and the audit chain line for line (hashes unchanged, so `audit verify` passes on the
+// target and names the same chain): into `audit_entries` on PostgreSQL, into the file log
+// beside the registry file (audit.jsonl and its head) on SQLite. One routine for all:
+// read one consistent snapshot of the source, verify its chain, write the target in one
+// transaction. The source is never changed. A target that already holds anything is
 // refused — unless it holds a prefix of this very chain (an earlier move, interrupted or
 // repeated): then the rest is added and nothing is doubled.
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { chainId, lineHash, verifyAuditLog } from './audit-log.ts';
+import { writeFileDurable } from '../io/files.ts';
+import { canonicalJson, chainId, GENESIS_PREV, headPath, lineHash, verifyAuditLines, verifyAuditLog, type AuditVerifyResult } from './audit-log.ts';
 import { auditLines } from './audit-sql.ts';
-import { isPostgresUrl, openRegistryAt } from './open-registry.ts';
-import { recordAnchorIn, RegistryError, writeRecord } from './registry-sql.ts';
+import { withFileLock } from './file-lock.ts';
+import { isPostgresUrl, openRegistryAt, type Registry } from './open-registry.ts';
+import type { AuditAnchor } from './records.ts';
+import { anchorIn, recordAnchorIn, RegistryError } from './registry-sql.ts';
 import type { SqlParam, SqlQueries, SqlRow } from './sql-port.ts';
-import { readFileSync } from 'node:fs';
 
 export interface MoveSummary {
   from: string;
+  /** Where the source chain was read: its audit log file, or the source database itself. */
   auditLog: string;
   to: string;
+  /** Where the chain was written: the target's audit log file, or the target database. */
+  targetAuditLog: string;
   devices: number;
   rollouts: number;
   rolloutBoards: number;
   renewals: number;
+  signingKeyRotations: number;
+  signingKeyRotationBoards: number;
+  boardSigningKeys: number;
   auditEntries: number;
   /** Audit entries the target already held (a repeated move). */
   auditAlreadyThere: number;
 }
 
-/** Tables copied row for row besides devices (which go through the record checks). */
-const TABLES = ['rollouts', 'rollout_boards', 'renewals'] as const;
+/**
+ * The tables that hold history, copied row for row, parents before children (the rotation
+ * boards reference their rotation). audit_anchor is not copied but recomputed from the
+ * chain; audit_entries is the chain itself. device_claims are left behind on purpose: a
+ * claim is a lease of a few minutes held by a running renewal or rotation on the source,
+ * meaningless on a registry no station has used yet; copying one would only block the
+ * board on the target until it expired.
+ */
+export const HISTORY_TABLES = ['devices', 'rollouts', 'rollout_boards', 'renewals', 'signing_key_rotations', 'signing_key_rotation_boards', 'board_signing_keys'] as const;
+type HistoryTable = (typeof HISTORY_TABLES)[number];
+
+/** Everything moved: the history tables and the chain, read at one moment. */
+export interface RegistrySnapshot {
+  tables: Record<HistoryTable, SqlRow[]>;
+  lines: string[];
+  anchor: AuditAnchor | undefined;
+}
 
 /** The audit log beside a registry file, as station.toml's default puts it. */
 export function auditLogBeside(registryPath: string): string {
   return join(dirname(registryPath), 'audit.jsonl');
 }
 
-export async function moveRegistry(opts: { from: string; to: string; auditLog?: string }): Promise<MoveSummary> {
-  if (isPostgresUrl(opts.from)) throw new RegistryError('station.registry.bad_move', 'the source of a move is a SQLite registry file (--from sqlite:PATH)');
-  if (!isPostgresUrl(opts.to)) throw new RegistryError('station.registry.bad_move', 'the target of a move is a PostgreSQL registry (--to postgres://…)');
-  const auditLog = opts.auditLog ?? auditLogBeside(opts.from);
-  const source = await openRegistryAt(opts.from, { readOnly: true });
-  try {
-    const anchor = await source.auditAnchor();
-    const verdict = verifyAuditLog(auditLog, anchor ? { anchor, anchorSource: `the registry ${opts.from}` } : {});
-    if (!verdict.ok) {
-      throw new RegistryError('station.registry.bad_move', `the audit log ${auditLog} fails verification at line ${verdict.problem!.line}: ${verdict.problem!.reason}; nothing was moved`, {
-        hint: `inspect it with \`espfleet audit verify --audit-log ${auditLog} --registry ${opts.from}\``,
-      });
-    }
-    const lines = readLines(auditLog);
-    const devices = await source.list();
-    const copied: Record<(typeof TABLES)[number], SqlRow[]> = { rollouts: [], rollout_boards: [], renewals: [] };
-    for (const t of TABLES) copied[t] = await source.query(`SELECT * FROM ${t}`);
+export interface MoveOptions {
+  from: string;
+  to: string;
+  /** The source's audit log file (a SQLite source only; default: audit.jsonl beside it). */
+  auditLog?: string;
+  /** Refuse a target that holds anything, even an earlier move of the same chain (a restore). */
+  requireEmpty?: boolean;
+}
 
-    const target = await openRegistryAt(opts.to);
-    try {
-      const already = await target.transaction(async (tx) => {
-        const there = await auditLines(tx);
-        const sameChain = there.length <= lines.length && there.every((l, i) => l === lines[i]);
-        const holds = (await count(tx, 'devices')) + (await count(tx, 'rollouts')) + (await count(tx, 'renewals')) + there.length;
-        if (holds > 0 && (!sameChain || there.length === 0)) {
-          throw new RegistryError('station.registry.target_not_empty', `the registry ${target.path} already holds another station history (${holds} rows); nothing was moved`, {
-            hint: 'move into an empty database; a repeated move of the same station is accepted',
-          });
-        }
-        for (const d of devices) await writeRecord(tx, d);
-        for (const t of TABLES) for (const row of copied[t]) await insertRow(tx, t, row);
-        for (let seq = there.length; seq < lines.length; seq++) {
-          await tx.run('INSERT INTO audit_entries (seq, line, append_key) VALUES (?, ?, ?)', [seq, lines[seq]!, `moved:${seq}`]);
-        }
-        if (lines.length > 0) await recordAnchorIn(tx, { chain: chainId(lines[0]!), entries: lines.length, last: lineHash(lines[lines.length - 1]!) });
-        return there.length;
-      });
-      return {
-        from: opts.from,
-        auditLog,
-        to: target.path,
-        devices: devices.length,
-        rollouts: copied.rollouts.length,
-        rolloutBoards: copied.rollout_boards.length,
-        renewals: copied.renewals.length,
-        auditEntries: lines.length,
-        auditAlreadyThere: already,
-      };
-    } finally {
-      await target.close();
-    }
+export async function moveRegistry(opts: MoveOptions): Promise<MoveSummary> {
+  if (isPostgresUrl(opts.from) && opts.auditLog !== undefined) {
+    throw new RegistryError('station.registry.bad_move', 'a PostgreSQL registry holds its audit chain itself; --audit-log names the file log of a SQLite source only');
+  }
+  if (opts.from === opts.to) throw new RegistryError('station.registry.bad_move', `the source and the target are the same registry ${opts.from}; nothing was moved`);
+  const sourceLog = isPostgresUrl(opts.from) ? undefined : (opts.auditLog ?? auditLogBeside(opts.from));
+  const source = await openRegistryAt(opts.from, { readOnly: true });
+  let snap: RegistrySnapshot;
+  try {
+    snap = await readSnapshot(source, sourceLog);
   } finally {
     await source.close();
   }
+  const summary = await writeTarget(opts.to, snap, opts.requireEmpty ?? false);
+  return { ...summary, from: source.path, auditLog: sourceLog ?? source.path };
+}
+
+/** The source at one moment, its chain verified; nothing in it is changed. */
+export async function readSnapshot(source: Registry, auditLog: string | undefined): Promise<RegistrySnapshot> {
+  let snap: RegistrySnapshot;
+  let verdict: AuditVerifyResult;
+  if (auditLog === undefined) {
+    snap = await readPostgresSnapshot(source);
+    verdict =
+      snap.anchor === undefined && snap.lines.length > 0
+        ? { ok: false, entries: 0, problem: { line: 1, reason: `the registry holds ${snap.lines.length} entries but no anchor` } }
+        : verifyAuditLines(snap.lines, snap.anchor ? { anchor: snap.anchor, anchorSource: `the registry ${source.path}` } : {});
+  } else {
+    // Under the audit log's and the registry's locks (the order backup's snapshot takes
+    // them): a station appending meanwhile waits, so log, head and anchor agree.
+    snap = await withFileLock(auditLog, () => withFileLock(source.path, () => readSqliteSnapshot(source, auditLog), { what: 'registry', code: 'station.registry.locked' }), { what: 'audit log', code: 'station.audit.locked' });
+    verdict = verifyAuditLog(auditLog, snap.anchor ? { anchor: snap.anchor, anchorSource: `the registry ${source.path}` } : {});
+  }
+  if (!verdict.ok) {
+    const where = auditLog ?? `the registry ${source.path}`;
+    throw new RegistryError('station.registry.bad_move', `the audit chain of ${where} fails verification at line ${verdict.problem!.line}: ${verdict.problem!.reason}; nothing was moved`, {
+      hint: auditLog === undefined ? `inspect it with \`espfleet audit verify --registry ${source.path}\`` : `inspect it with \`espfleet audit verify --audit-log ${auditLog} --registry ${source.path}\``,
+    });
+  }
+  return snap;
+}
+
+/**
+ * One statement, so one snapshot of every table and the chain (PostgreSQL gives each
+ * statement its own consistent view): an append committed meanwhile is either all in it
+ * or not at all. No lock is taken, so stations on the source keep working.
+ */
+async function readPostgresSnapshot(source: Registry): Promise<RegistrySnapshot> {
+  const parts = HISTORY_TABLES.map((t) => `(SELECT COALESCE(json_agg(t), '[]'::json) FROM ${t} t) AS ${t}`);
+  const row = (
+    await source.query(
+      `SELECT ${parts.join(', ')},
+        (SELECT COALESCE(json_agg(line ORDER BY seq), '[]'::json) FROM audit_entries) AS audit_lines,
+        (SELECT row_to_json(a) FROM audit_anchor a WHERE id = 1) AS audit_anchor`,
+    )
+  )[0]!;
+  const tables = Object.fromEntries(HISTORY_TABLES.map((t) => [t, row[t] as unknown as SqlRow[]])) as Record<HistoryTable, SqlRow[]>;
+  const a = row.audit_anchor as unknown as { chain: string; entries: number; last: string } | null;
+  return { tables, lines: row.audit_lines as unknown as string[], anchor: a === null ? undefined : { chain: a.chain, entries: Number(a.entries), last: a.last } };
+}
+
+async function readSqliteSnapshot(source: Registry, auditLog: string): Promise<RegistrySnapshot> {
+  const tables = {} as Record<HistoryTable, SqlRow[]>;
+  for (const t of HISTORY_TABLES) tables[t] = await source.query(`SELECT * FROM ${t}`);
+  return { tables, lines: readLines(auditLog), anchor: await source.auditAnchor() };
+}
+
+async function writeTarget(to: string, snap: RegistrySnapshot, requireEmpty: boolean): Promise<Omit<MoveSummary, 'from' | 'auditLog'>> {
+  const onFile = !isPostgresUrl(to);
+  const targetLog = onFile ? auditLogBeside(to) : undefined;
+  // A refused move leaves no new registry file behind.
+  const created = onFile && !existsSync(to);
+  let target: Registry | undefined;
+  try {
+    target = await openRegistryAt(to);
+    const where = target.path;
+    const { lines } = snap;
+    const already = await target.transaction(async (tx) => {
+      const there = targetLog === undefined ? await auditLines(tx) : readLines(targetLog);
+      const sameChain = there.length <= lines.length && there.every((l, i) => l === lines[i]);
+      let holds = there.length;
+      for (const t of HISTORY_TABLES) holds += await count(tx, t);
+      if (holds > 0 && (requireEmpty || !sameChain || there.length === 0)) {
+        throw new RegistryError('station.registry.target_not_empty', `the registry ${where} already holds ${requireEmpty && sameChain ? 'a' : 'another'} station history (${holds} rows${targetLog ? ` and entries of ${targetLog}` : ''}); nothing was moved`, {
+          hint: requireEmpty ? 'restore into an empty database' : 'move into an empty database or a new file; a repeated move of the same station is accepted',
+        });
+      }
+      for (const t of HISTORY_TABLES) for (const row of snap.tables[t]) await insertRow(tx, t, row);
+      const anchor: AuditAnchor | undefined = lines.length > 0 ? { chain: chainId(lines[0]!), entries: lines.length, last: lineHash(lines[lines.length - 1]!) } : undefined;
+      if (targetLog === undefined) {
+        for (let seq = there.length; seq < lines.length; seq++) {
+          await tx.run('INSERT INTO audit_entries (seq, line, append_key) VALUES (?, ?, ?)', [seq, lines[seq]!, `moved:${seq}`]);
+        }
+      } else if (there.length < lines.length || !existsSync(headPath(targetLog))) {
+        // Before the registry commits: a failed write leaves the registry file as it was.
+        writeFileLog(targetLog, lines);
+      }
+      if (anchor && (await anchorIn(tx))?.entries !== anchor.entries) await recordAnchorIn(tx, anchor);
+      return there.length;
+    });
+    return {
+      to: where,
+      targetAuditLog: targetLog ?? where,
+      devices: snap.tables.devices.length,
+      rollouts: snap.tables.rollouts.length,
+      rolloutBoards: snap.tables.rollout_boards.length,
+      renewals: snap.tables.renewals.length,
+      signingKeyRotations: snap.tables.signing_key_rotations.length,
+      signingKeyRotationBoards: snap.tables.signing_key_rotation_boards.length,
+      boardSigningKeys: snap.tables.board_signing_keys.length,
+      auditEntries: lines.length,
+      auditAlreadyThere: already,
+    };
+  } catch (e) {
+    await target?.close();
+    target = undefined;
+    if (created) rmSync(to, { force: true });
+    throw e;
+  } finally {
+    await target?.close();
+  }
+}
+
+/** The chain as the file log keeps it (audit-log.ts): one line each, and the head naming the last. */
+function writeFileLog(path: string, lines: readonly string[]): void {
+  const tmp = `${path}.move.tmp`;
+  writeFileDurable(tmp, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  renameSync(tmp, path);
+  const last = lines.length > 0 ? lineHash(lines[lines.length - 1]!) : GENESIS_PREV;
+  writeFileDurable(headPath(path), `${canonicalJson({ entries: lines.length, last })}\n`, { mode: 0o600 });
 }
 
 function readLines(path: string): string[] {

@@ -1,13 +1,15 @@
 // The parts of `backup` that the CLI round trip does not single out: the snapshot waits for
 // the audit log's and the registry's locks (a station writing meanwhile finishes first),
 // station files holding a clear private key are refused, and station.toml is rewritten only
-// for paths that were outside the station directory.
+// for paths that were outside the station directory (and points at the database of a
+// restore into PostgreSQL, keeping the notes of the earlier rewrite).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import TOML from '@iarna/toml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sealArchive, openArchive } from '../backup/archive-format.ts';
-import { rewriteStationConfig } from '../backup/rewrite-config.ts';
+import { pointRegistryAt, rewriteStationConfig } from '../backup/rewrite-config.ts';
 import { snapshotStation } from '../backup/snapshot.ts';
 import type { Manifest } from '../backup/manifest.ts';
 import { parseStationConfig } from '../station/config.ts';
@@ -95,5 +97,15 @@ describe('archive format', () => {
     const bad = Buffer.from(sealed);
     bad[salt] = bad[salt] === 0x30 ? 0x31 : 0x30;
     await expect(openArchive(bad, 'right passphrase', 'x')).rejects.toMatchObject({ code: 'backup.damaged' });
+  });
+});
+
+describe('restore into PostgreSQL: station.toml', () => {
+  it('sets paths.registry to the URL and keeps every other key and the earlier notes', () => {
+    const before = '# Restored by espfleet backup restore from x.efbak.\n# Paths rewritten to the restored files: paths.registry.\n[station]\nid = "u"\noperator = "o"\n\n[paths]\nregistry = "registry.sqlite"\naudit = "audit.jsonl"\n';
+    const after = pointRegistryAt(before, 'postgres://espfleet@db.example/fleet2', 'Registry restored into postgres://espfleet@db.example/fleet2.');
+    expect(after.split('\n').slice(0, 3)).toEqual(['# Restored by espfleet backup restore from x.efbak.', '# Paths rewritten to the restored files: paths.registry.', '# Registry restored into postgres://espfleet@db.example/fleet2.']);
+    expect(TOML.parse(after)).toEqual({ station: { id: 'u', operator: 'o' }, paths: { registry: 'postgres://espfleet@db.example/fleet2', audit: 'audit.jsonl' } });
+    expect(TOML.parse(pointRegistryAt('[station]\nid = "u"\n', 'postgres://h/db', 'n'))).toEqual({ station: { id: 'u' }, paths: { registry: 'postgres://h/db' } });
   });
 });

@@ -1,20 +1,22 @@
 // `espfleet registry migrate` and `registry status`: a SQLite station's devices, rollout,
-// renewal journal and audit chain moved into PostgreSQL with the hashes unchanged (`audit
-// verify` passes on the target, and the chain goes on there); a repeated move doubles
+// renewal journal, signing-key rotations and audit chain moved into PostgreSQL with the
+// hashes unchanged (`audit verify` passes on the target, and the chain goes on there), back
+// out into a SQLite file and its audit log, and from one database into another; a repeated move doubles
 // nothing; another station's history, a broken source chain and a non-empty target are
 // refused and change nothing; a URL's password is never printed. Plus the sslmode mapping.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRollout } from '../fleet/rollout-store.ts';
 import { initialState } from '../fleet/rollout-plan.ts';
 import { parsePolicy } from '../fleet/rollout-policy.ts';
 import { RenewalJournal } from '../renewal/renewal-journal.ts';
-import { openAuditLog } from '../station/audit-log.ts';
+import { chainId, headPath, openAuditLog } from '../station/audit-log.ts';
 import { auditLines, SqlAuditLog, verifyRegistryAudit } from '../station/audit-sql.ts';
 import { openRegistryAt } from '../station/open-registry.ts';
 import { LATEST_SCHEMA_VERSION } from '../station/registry-migrations.ts';
+import { HISTORY_TABLES, moveRegistry } from '../station/registry-move.ts';
 import { postgresConnection, redactUrl } from '../station/registry-postgres.ts';
 import { espfleet } from './cli-harness.ts';
 import { deviceRecord } from './device-record.ts';
@@ -46,13 +48,35 @@ async function sqliteStation(boards: number, tag = 'a'): Promise<{ registry: str
     certPem: null, errorCode: null, error: null, createdAt: '2026-12-02T11:00:00.000Z', updatedAt: '2026-12-02T11:00:00.000Z',
   });
   await audit.append({ action: 'rollout.start', actor: 'operator:alice', subject: { rollout: `r-${tag}` } });
+  // Migration 7's history: a signing-key rotation, one board's step in it, a board's reported keys.
+  const T = tag.toUpperCase();
+  await reg.run('INSERT INTO signing_key_rotations (rotation_id, status, step, spec_json, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [`rot-${tag}`, 'waiting', 2, '{"old":0,"new":1}', 'operator:alice', '2026-12-02T12:00:00.000Z', '2026-12-02T12:05:00.000Z']);
+  await reg.run('INSERT INTO signing_key_rotation_boards (rotation_id, device_id, step, cmd_id, seq, commanded_at) VALUES (?, ?, ?, ?, ?, ?)', [`rot-${tag}`, `esp32_${T}0000`, 2, `cmd-${tag}`, 7, '2026-12-02T12:01:00.000Z']);
+  await reg.run('INSERT INTO board_signing_keys (device_id, seq, mask, fingerprints_json, reported_at) VALUES (?, ?, ?, ?, ?)', [`esp32_${T}0000`, 7, 3, '["aa","bb","","","","","",""]', '2026-12-02T12:02:00.000Z']);
+  // A lease of a renewal in progress: transient, never moved.
+  await reg.claimDevice(`esp32_${T}0000`, 'renewd@line-a', 'renewal', 600_000);
   await reg.close();
   return { registry, log };
 }
 
 const fileLines = (path: string) => readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
 
-describe.skipIf(!pg.available)('espfleet registry migrate (SQLite → PostgreSQL)', () => {
+/** Every history table of a registry, each row's values as text (PostgreSQL returns BIGINT as a string), rows sorted. */
+async function historyOf(location: string): Promise<Record<string, string[]>> {
+  const reg = await openRegistryAt(location, { readOnly: true });
+  try {
+    const out: Record<string, string[]> = {};
+    for (const t of HISTORY_TABLES) {
+      const rows = await reg.query(`SELECT * FROM ${t}`);
+      out[t] = rows.map((r) => JSON.stringify(Object.keys(r).sort().map((k) => [k, r[k] === null || r[k] === undefined ? null : String(r[k])]))).sort();
+    }
+    return out;
+  } finally {
+    await reg.close();
+  }
+}
+
+describe.skipIf(!pg.available)('espfleet registry migrate (SQLite ⇄ PostgreSQL, PostgreSQL → PostgreSQL)', () => {
   it('moves devices, rollout, renewals and the audit chain with hashes unchanged; audit verify passes on the target; a repeat doubles nothing', { timeout: 120_000 }, async () => {
     const src = await sqliteStation(3);
     const url = await pg.fresh();
@@ -60,8 +84,15 @@ describe.skipIf(!pg.available)('espfleet registry migrate (SQLite → PostgreSQL
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('3 devices, 1 rollouts (1 board rows), 1 renewal rows');
     expect(r.stdout).toContain('4 audit entries, hashes unchanged');
+    expect(r.stdout).toContain("1 signing-key rotations (1 board rows), 1 boards' reported signing keys");
+    // Every history table arrives row for row, migration 7's signing-key tables too; the claim does not.
+    const moved = await historyOf(url);
+    expect(moved).toEqual(await historyOf(src.registry));
+    expect(moved.signing_key_rotations).toHaveLength(1);
+    expect(moved.board_signing_keys).toHaveLength(1);
 
     const reg = await openRegistryAt(url);
+    expect(await reg.deviceClaim('esp32_A0000')).toBeUndefined();
     expect(await auditLines(reg)).toEqual(fileLines(src.log));
     expect((await reg.list()).map((d) => d.deviceId)).toEqual(['esp32_A0000', 'esp32_A0001', 'esp32_A0002']);
     expect((await new RenewalJournal(reg).get('esp32_A0000', 'q1'))?.serial).toBe('a9');
@@ -118,6 +149,122 @@ describe.skipIf(!pg.available)('espfleet registry migrate (SQLite → PostgreSQL
     expect(await untouched.list()).toEqual([]);
     expect(await auditLines(untouched)).toEqual([]);
     await untouched.close();
+  });
+
+  it('PostgreSQL → SQLite: a new registry file and audit.jsonl (and head) beside it; audit verify passes with the same chain; a repeat adds nothing', { timeout: 120_000 }, async () => {
+    const src = await sqliteStation(2, 'd');
+    const url = await pg.fresh();
+    expect((await espfleet(['registry', 'migrate', '--from', src.registry, '--to', url])).code).toBe(0);
+    // The chain goes on in the database before it is exported again.
+    const pgReg = await openRegistryAt(url);
+    await new SqlAuditLog(pgReg).append({ action: 'certificate.revoke', actor: 'alice', subject: { deviceId: 'esp32_D0001' } });
+    const pgLines = await auditLines(pgReg);
+    const pgAnchor = await pgReg.auditAnchor();
+    await pgReg.close();
+    expect(pgLines).toHaveLength(4);
+
+    const out = join(mkdtempSync(join(dir, 'export-')), 'registry.sqlite');
+    const log = join(dirname(out), 'audit.jsonl');
+    const r = await espfleet(['registry', 'migrate', '--from', url, '--to', `sqlite:${out}`, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ to: out, targetAuditLog: log, devices: 2, auditEntries: 4, auditAlreadyThere: 0, signingKeyRotations: 1, boardSigningKeys: 1 });
+    expect(fileLines(log)).toEqual(pgLines);
+    expect(existsSync(headPath(log))).toBe(true);
+    const verify = await espfleet(['audit', 'verify', '--registry', out, '--audit-log', log, '--json']);
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, entries: 4 });
+    const fileReg = await openRegistryAt(out, { readOnly: true });
+    expect(await fileReg.auditAnchor()).toEqual(pgAnchor);
+    expect(pgAnchor?.chain).toBe(chainId(fileLines(src.log)[0]!));
+    await fileReg.close();
+    expect(await historyOf(out)).toEqual(await historyOf(url));
+
+    // Again: nothing added, the files as they were.
+    const before = [readFileSync(out), readFileSync(log)];
+    const again = await espfleet(['registry', 'migrate', '--from', url, '--to', out, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ auditEntries: 4, auditAlreadyThere: 4 });
+    expect(fileLines(log)).toEqual(pgLines);
+    expect(readFileSync(log)).toEqual(before[1]);
+    expect(await historyOf(out)).toEqual(await historyOf(url));
+  });
+
+  it('PostgreSQL → PostgreSQL: every table and the chain; a repeat adds nothing; the source is unchanged', { timeout: 120_000 }, async () => {
+    const src = await sqliteStation(3, 'e');
+    const a = await pg.fresh();
+    expect((await espfleet(['registry', 'migrate', '--from', src.registry, '--to', a])).code).toBe(0);
+    const sourceBefore = await historyOf(a);
+    const b = await pg.fresh();
+    const r = await espfleet(['registry', 'migrate', '--from', a, '--to', b]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('3 devices, 1 rollouts (1 board rows), 1 renewal rows');
+    expect(await historyOf(b)).toEqual(sourceBefore);
+    const regA = await openRegistryAt(a, { readOnly: true });
+    const regB = await openRegistryAt(b, { readOnly: true });
+    expect(await auditLines(regB)).toEqual(await auditLines(regA));
+    expect(await regB.auditAnchor()).toEqual(await regA.auditAnchor());
+    await regA.close();
+    await regB.close();
+    const verify = await espfleet(['audit', 'verify', '--registry', b]);
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(verify.stdout).toMatch(/^audit chain intact: 4 entries/);
+    const again = await espfleet(['registry', 'migrate', '--from', a, '--to', b, '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ auditEntries: 4, auditAlreadyThere: 4 });
+    expect(await historyOf(b)).toEqual(sourceBefore);
+    expect(await historyOf(a)).toEqual(sourceBefore);
+  });
+
+  it('a station appending meanwhile cannot tear the export: each one is a verified prefix of the chain', { timeout: 120_000 }, async () => {
+    const src = await sqliteStation(1, 'h');
+    const url = await pg.fresh();
+    expect((await espfleet(['registry', 'migrate', '--from', src.registry, '--to', url])).code).toBe(0);
+    const writer = await openRegistryAt(url);
+    const log = new SqlAuditLog(writer);
+    let appending = true;
+    const appends = (async () => {
+      for (let i = 0; appending && i < 200; i++) await log.append({ action: 'certificate.renew', actor: 'renewd', subject: { deviceId: 'esp32_H0000' }, details: { i } });
+    })();
+    const exports: string[][] = [];
+    for (let k = 0; k < 4; k++) {
+      const out = join(mkdtempSync(join(dir, 'during-')), 'registry.sqlite');
+      await moveRegistry({ from: url, to: out });
+      const verdict = await espfleet(['audit', 'verify', '--registry', out, '--audit-log', join(dirname(out), 'audit.jsonl'), '--json']);
+      expect(verdict.code, verdict.stdout).toBe(0);
+      exports.push(fileLines(join(dirname(out), 'audit.jsonl')));
+    }
+    appending = false;
+    await appends;
+    const final = await auditLines(writer);
+    await writer.close();
+    for (const lines of exports) expect(final.slice(0, lines.length)).toEqual(lines);
+    expect(exports.at(-1)!.length).toBeGreaterThanOrEqual(exports[0]!.length);
+  });
+
+  it('refuses a foreign non-empty target of either kind and leaves it as it was; a refused new file is not left behind', { timeout: 120_000 }, async () => {
+    const a = await sqliteStation(1, 'f');
+    const b = await sqliteStation(1, 'g');
+    const url = await pg.fresh();
+    expect((await espfleet(['registry', 'migrate', '--from', a.registry, '--to', url])).code).toBe(0);
+    // PostgreSQL → a SQLite file of another station.
+    const before = [readFileSync(b.registry), readFileSync(b.log)];
+    const intoFile = await espfleet(['registry', 'migrate', '--from', url, '--to', b.registry]);
+    expect(intoFile.code).not.toBe(0);
+    expect(intoFile.stderr).toContain('[station.registry.target_not_empty]');
+    expect(readFileSync(b.registry)).toEqual(before[0]);
+    expect(readFileSync(b.log)).toEqual(before[1]);
+    // A new registry file beside another station's audit log: refused, and no registry file is created.
+    const lonely = join(mkdtempSync(join(dir, 'lonely-')), 'registry.sqlite');
+    writeFileSync(join(dirname(lonely), 'audit.jsonl'), readFileSync(b.log));
+    const beside = await espfleet(['registry', 'migrate', '--from', url, '--to', lonely]);
+    expect(beside.stderr).toContain('[station.registry.target_not_empty]');
+    expect(existsSync(lonely)).toBe(false);
+    // PostgreSQL → a database holding another station.
+    const other = await pg.fresh();
+    expect((await espfleet(['registry', 'migrate', '--from', b.registry, '--to', other])).code).toBe(0);
+    const otherBefore = await historyOf(other);
+    const intoPg = await espfleet(['registry', 'migrate', '--from', url, '--to', other]);
+    expect(intoPg.stderr).toContain('[station.registry.target_not_empty]');
+    expect(await historyOf(other)).toEqual(otherBefore);
   });
 
   it('registry status names the backend and what it holds, never the password', { timeout: 60_000 }, async () => {

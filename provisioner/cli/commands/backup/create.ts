@@ -33,6 +33,10 @@ the station provisions is consistent; the keystore is read last, so every board 
 backup's registry knows has its key in it. A backup.create entry is appended first
 (the archive holds it). A station file holding an unencrypted private key is refused.
 
+A registry on PostgreSQL (paths.registry = "postgres://…") is read at one moment and
+kept in the archive as a SQLite registry with its audit log, so the archive verifies and
+restores without the database; the manifest names the database (password redacted).
+
 Examples:
   espfleet backup create --station /srv/line1/station.toml --out /mnt/usb/line1-2026-12-02.efbak
   ${BACKUP_PASSPHRASE_ENV}=… espfleet backup create --out line1.efbak --json
@@ -46,6 +50,7 @@ Examples:
       if (opts.json) return ctx.json(r);
       ctx.out(`backup ${r.id} of station ${r.station} written to ${r.out} (${r.bytes} bytes, ${r.files} files, encrypted)`);
       ctx.out(`  ${r.counts.devices} devices, ${r.counts.auditEntries} audit entries (backup.create is entry ${r.auditSeq}), ${r.counts.certificates} certificates, ${r.counts.keystoreRecords} escrowed keys`);
+      if (r.registryFrom) ctx.out(`  registry exported from PostgreSQL ${r.registryFrom.url} at one moment, kept as a SQLite file and audit log`);
       if (r.absent.length > 0) ctx.out(`  not there yet, so not included: ${r.absent.join(', ')}`);
       const secrets = Object.entries(r.secretsNotIncluded);
       if (secrets.length > 0) ctx.out(`  never included (keep them apart): ${secrets.map(([k, p]) => `${k} ${p}`).join(', ')}`);

@@ -32,6 +32,7 @@ Examples:
       if (opts.json) return ctx.json(r);
       ctx.out(`backup ${r.id} is sound: station ${r.station.id}, made ${r.createdAt} by ${r.createdBy} (${r.file})`);
       ctx.out(`  ${r.counts.devices} devices, ${r.counts.auditEntries} audit entries (chain intact${r.audit.anchored ? ', matches the registry anchor' : ''}), ${r.counts.certificates} certificates, ${r.counts.keystoreRecords} escrowed keys, ${r.files.length} files`);
+      if (r.registryFrom) ctx.out(`  registry exported from PostgreSQL ${r.registryFrom.url}`);
       if (r.absent.length > 0) ctx.out(`  not there when it was made: ${r.absent.join(', ')}`);
     });
 }

@@ -1,6 +1,6 @@
 // `espfleet registry …`: where the station's registry is and moving it (issue 18):
-// `status` says which backend and what it holds; `migrate` moves a SQLite station's
-// history, audit chain included, into PostgreSQL (docs/registry.md).
+// `status` says which backend and what it holds; `migrate` moves a station's history,
+// audit chain included, between registries of either backend (docs/registry.md).
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { CliContext } from '../../context.ts';
@@ -56,30 +56,39 @@ Examples:
 
   registry
     .command('migrate')
-    .description("move a station's history from its SQLite registry into PostgreSQL: devices, rollouts, renewals and the audit chain, hashes unchanged")
-    .requiredOption('--from <sqlite:path>', 'the SQLite registry file (sqlite:PATH or a path); read, never changed')
-    .requiredOption('--to <postgres-url>', 'the PostgreSQL registry (postgres://user@host:5432/db?sslmode=verify-full&sslrootcert=ca.pem); empty, or holding an earlier move of the same chain')
-    .option('--audit-log <path>', 'audit log file of the SQLite station (default: audit.jsonl beside the registry file)')
+    .description("move a station's history between registries, SQLite file or PostgreSQL on either side: devices, rollouts, renewals, signing-key rotations and the audit chain, hashes unchanged")
+    .requiredOption('--from <sqlite:path|postgres-url>', 'the source registry: a SQLite file (sqlite:PATH or a path) or a postgres:// URL; read, never changed')
+    .requiredOption('--to <sqlite:path|postgres-url>', 'the target registry: a new SQLite file (its audit log is written beside it as audit.jsonl) or a postgres:// URL; empty, or holding an earlier move of the same chain')
+    .option('--audit-log <path>', 'audit log file of a SQLite source (default: audit.jsonl beside the registry file)')
     .option('--json', 'print what was moved as JSON')
     .addHelpText(
       'after',
       `
-The source audit log is verified against the registry's anchor first; a broken chain is
-refused. Everything is copied in one transaction: a failure leaves the target as it was.
-Afterwards point the stations at the database (paths.registry = "postgres://…" in
-station.toml, or $ESPFLEET_REGISTRY) and check it with \`espfleet audit verify --registry URL\`.
+The source is read at one moment (one statement on PostgreSQL, under the file locks on
+SQLite) and its audit chain verified against its anchor first; a broken chain is refused.
+The target is written in one transaction: a failure leaves it as it was. On a SQLite
+target the chain goes to audit.jsonl (and its head) beside the registry file. Device
+claims (short renewal/rotation leases) are not moved. Afterwards point the stations at the
+target (paths.registry in station.toml, or $ESPFLEET_REGISTRY) and check it with
+\`espfleet audit verify --registry LOCATION\`.
 
 Examples:
   espfleet registry migrate --from sqlite:/srv/line1/registry.sqlite --to postgres://espfleet@db.example/fleet
+  espfleet registry migrate --from postgres://espfleet@db.example/fleet --to sqlite:/srv/export/registry.sqlite
+  espfleet registry migrate --from postgres://espfleet@old-db.example/fleet --to postgres://espfleet@new-db.example/fleet
   PGPASSWORD is not read: give the password in the URL (it is never printed)`,
     )
     .action(async (opts: { from: string; to: string; auditLog?: string; json?: boolean }) => {
       const from = normalizeRegistryLocation(opts.from, ctx.cwd);
-      const summary = await moveRegistry({ from, to: opts.to, ...(opts.auditLog === undefined ? {} : { auditLog: resolve(ctx.cwd, opts.auditLog) }) });
+      const to = normalizeRegistryLocation(opts.to, ctx.cwd);
+      const summary = await moveRegistry({ from, to, ...(opts.auditLog === undefined ? {} : { auditLog: resolve(ctx.cwd, opts.auditLog) }) });
       if (opts.json) ctx.json(summary);
       else {
-        ctx.out(`moved ${from} (and ${summary.auditLog}) into ${redactUrl(opts.to)}:`);
+        const fromWhat = summary.auditLog === summary.from ? summary.from : `${summary.from} (and ${summary.auditLog})`;
+        const toWhat = summary.targetAuditLog === summary.to ? summary.to : `${summary.to} (and ${summary.targetAuditLog})`;
+        ctx.out(`moved ${fromWhat} into ${toWhat}:`);
         ctx.out(`  ${summary.devices} devices, ${summary.rollouts} rollouts (${summary.rolloutBoards} board rows), ${summary.renewals} renewal rows`);
+        ctx.out(`  ${summary.signingKeyRotations} signing-key rotations (${summary.signingKeyRotationBoards} board rows), ${summary.boardSigningKeys} boards' reported signing keys`);
         ctx.out(`  ${summary.auditEntries} audit entries${summary.auditAlreadyThere > 0 ? ` (${summary.auditAlreadyThere} were there already from an earlier move)` : ''}, hashes unchanged`);
       }
     });

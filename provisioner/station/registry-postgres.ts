@@ -8,7 +8,9 @@
 // bounded time; transaction bodies are idempotent, so a retry after a commit whose reply
 // was lost changes nothing twice. The URL's password never appears in a message.
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import pg from 'pg';
+import { passfilePath, passwordFromPassfile } from './pg-passfile.ts';
 import { migrations as knownMigrations, type Migration } from './registry-migrations.ts';
 import { applyMigrations, RegistryError, SqlRegistry } from './registry-sql.ts';
 import { isReadOnlyStatement, numberedPlaceholders, type SqlParam, type SqlQueries, type SqlRow } from './sql-port.ts';
@@ -48,7 +50,7 @@ export const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as c
  * The pool settings for a postgres:// URL: host, port, user, password, database, and TLS
  * as libpq's sslmode and sslrootcert/sslcert/sslkey say (see tlsOptions).
  */
-export function postgresConnection(url: string): pg.PoolConfig {
+export function postgresConnection(url: string, env: Record<string, string | undefined> = process.env): pg.PoolConfig {
   let u: URL;
   try {
     u = new URL(url);
@@ -62,12 +64,18 @@ export function postgresConnection(url: string): pg.PoolConfig {
   const socketDir = q.get('host');
   // As in libpq, sslmode does not apply to a Unix socket: the server never offers TLS there.
   const local = socketDir !== null && socketDir.startsWith('/');
+  const host = socketDir ?? (decodeURIComponent(u.hostname.replace(/^\[|\]$/g, '')) || 'localhost');
+  const port = u.port === '' ? 5432 : Number(u.port);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || 'espfleet';
+  const user = u.username === '' ? undefined : decodeURIComponent(u.username);
+  // No password in the URL: libpq's password file, so none need be kept in station.toml.
+  const password = u.password !== '' ? decodeURIComponent(u.password) : passwordFromPassfile(passfilePath(q.get('passfile'), env), { host, port, database, user: user ?? env.USER ?? userInfo().username });
   return {
-    host: socketDir ?? (decodeURIComponent(u.hostname.replace(/^\[|\]$/g, '')) || 'localhost'),
-    port: u.port === '' ? 5432 : Number(u.port),
-    ...(u.username === '' ? {} : { user: decodeURIComponent(u.username) }),
-    ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'espfleet',
+    host,
+    port,
+    ...(user === undefined ? {} : { user }),
+    ...(password === undefined ? {} : { password }),
+    database,
     ssl: local ? false : ssl,
     application_name: 'espfleet',
   };

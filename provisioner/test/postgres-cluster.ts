@@ -47,6 +47,8 @@ export interface PostgresClusterOptions {
   tls?: boolean;
   /** TLS, and pg_hba.conf's `cert` method: a client certificate from the test CA, CN = user. */
   clientCerts?: boolean;
+  /** Password authentication (scram-sha-256) on TCP, the user's password set to this. */
+  password?: string;
 }
 
 const UNNAMED_HOST = '127.0.0.2';
@@ -138,8 +140,13 @@ export async function startPostgresCluster(opts: PostgresClusterOptions = {}): P
   }
   const ctl = (action: 'start' | 'restart' | 'stop') =>
     run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '120', ...(action === 'stop' ? ['-m', 'fast'] : ['-o', options]), action]);
+  if (opts.password !== undefined && !tls) {
+    // The socket stays trusted, for setup; TCP asks for the password.
+    writeFileSync(join(data, 'pg_hba.conf'), ['local all all trust', 'host all all 127.0.0.0/8 scram-sha-256', ''].join('\n'));
+  }
   ctl('start');
   const psql = (sql: string) => run('psql', ['-h', sockets, '-p', String(port), '-U', 'espfleet', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  if (opts.password !== undefined) psql(`ALTER ROLE espfleet PASSWORD '${opts.password.replace(/'/g, "''")}'`);
   const urlOf = (db: string) => `postgres://espfleet@127.0.0.1:${port}/${db}`;
   psql('CREATE DATABASE espfleet');
   let stopped = false;

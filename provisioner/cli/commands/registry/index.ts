@@ -76,7 +76,10 @@ Examples:
   espfleet registry migrate --from sqlite:/srv/line1/registry.sqlite --to postgres://espfleet@db.example/fleet
   espfleet registry migrate --from postgres://espfleet@db.example/fleet --to sqlite:/srv/export/registry.sqlite
   espfleet registry migrate --from postgres://espfleet@old-db.example/fleet --to postgres://espfleet@new-db.example/fleet
-  PGPASSWORD is not read: give the password in the URL (it is never printed)`,
+
+A URL without a password takes it from the password file (passfile=PATH in the URL, else
+$PGPASSFILE, else ~/.pgpass, mode 0600), as libpq does; PGPASSWORD is not read. A password
+in a URL is never printed (docs/registry.md).`,
     )
     .action(async (opts: { from: string; to: string; auditLog?: string; json?: boolean }) => {
       const from = normalizeRegistryLocation(opts.from, ctx.cwd);

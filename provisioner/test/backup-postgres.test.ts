@@ -21,6 +21,7 @@ import type { AuditEntry } from '../station/records.ts';
 import { HISTORY_TABLES } from '../station/registry-move.ts';
 import { espfleet } from './cli-harness.ts';
 import { registryBackends } from './registry-backends.ts';
+import { stationToml as station } from './station-toml.ts';
 
 const pg = registryBackends().find((b) => b.name === 'postgres')!;
 const root = mkdtempSync(join(tmpdir(), 'espfleet-backup-pg-'));
@@ -38,38 +39,7 @@ const caPass = join(root, 'secrets', 'ca.pass');
 let url = '';
 
 function stationToml(ports: string[], registry: string): string {
-  return `[station]
-id = "pg-line"
-operator = "tester"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["sign0.pub.pem"]
-
-[ca]
-dir = "ca"
-passphrase_file = "${caPass}"
-
-[keystore]
-path = "keys.json"
-key_file = "${keyFile}"
-
-[mqtt]
-server = "mqtt.example.net:8883"
-
-[agent.wifi.ap]
-enable = false
-
-[encryption]
-mode = "development"
-
-[paths]
-registry = "${registry}"
-audit = "audit.jsonl"
-
-[ports]
-urls = [${ports.map((p) => JSON.stringify(p)).join(', ')}]
-`;
+  return station({ id: 'pg-line', caPassFile: caPass, keyFile, registry, audit: 'audit.jsonl', ports });
 }
 
 async function chainOf(location: string): Promise<{ lines: string[]; anchor: unknown }> {

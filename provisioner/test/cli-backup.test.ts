@@ -15,6 +15,7 @@ import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { Rfc2217Server, VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { espsecure, esptool, expectOk } from '../../scripts/lib/oracles.ts';
 import { espfleet } from './cli-harness.ts';
+import { stationToml as station } from './station-toml.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'espfleet-cli-backup-'));
 const dir = join(root, 'station');
@@ -39,35 +40,7 @@ const keyFile = join(root, 'secrets', 'keystore.key');
 const caPass = join(root, 'secrets', 'ca.pass');
 
 function stationToml(ports: string[], mirrors: string[]): string {
-  return `[station]
-id = "backup-line"
-operator = "tester"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["sign0.pub.pem"]
-
-[ca]
-dir = "ca"
-passphrase_file = "${caPass}"
-
-[keystore]
-path = "keys.json"
-key_file = "${keyFile}"
-mirrors = [${mirrors.map((m) => JSON.stringify(m)).join(', ')}]
-
-[mqtt]
-server = "mqtt.example.net:8883"
-
-[agent.wifi.ap]
-enable = false
-
-[encryption]
-mode = "release"
-
-[ports]
-urls = [${ports.map((p) => JSON.stringify(p)).join(', ')}]
-`;
+  return station({ id: 'backup-line', caPassFile: caPass, keyFile, mirrors, mode: 'release', ports });
 }
 
 const boards = ['a', 'b', 'c', 'd'].map((n) => newBoard(`bak-${n}`));

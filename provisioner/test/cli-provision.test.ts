@@ -15,6 +15,7 @@ import { makeDemoFirmware } from '../../firmware-js/testgen/demo-firmware.ts';
 import { VirtualEsp32, registerSimBoard } from '../../hil-tests/index.ts';
 import { openRegistry } from '../station/registry-sqlite.ts';
 import { espfleet } from './cli-harness.ts';
+import { stationToml as station } from './station-toml.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-cli-provision-'));
 const unregister: Array<() => void> = [];
@@ -50,34 +51,7 @@ const auditBytes = () => {
 };
 
 function stationToml(over: { caPassFile?: string; ports?: string[]; extra?: string } = {}): string {
-  return `[station]
-id = "test-line"
-operator = "tester"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["sign0.pub.pem"]
-
-[ca]
-dir = "ca"
-passphrase_file = "${over.caPassFile ?? 'ca.pass'}"
-
-[keystore]
-path = "keys.json"
-key_file = "keystore.key"
-
-[mqtt]
-server = "mqtt.example.net:8883"
-
-[agent.wifi.ap]
-enable = false
-
-[encryption]
-mode = "development"
-
-[ports]
-urls = [${(over.ports ?? []).map((p) => JSON.stringify(p)).join(', ')}]
-${over.extra ?? ''}`;
+  return station({ ...over, ports: over.ports ?? [] });
 }
 
 const boards = ['a', 'b', 'c', 'd'].map((n) => newBoard(`prov-${n}`));

@@ -20,6 +20,7 @@ import { auditLines, verifyRegistryAudit } from '../station/audit-sql.ts';
 import { openRegistryAt } from '../station/open-registry.ts';
 import type { AuditEntry } from '../station/records.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.ts';
+import { stationToml as station } from './station-toml.ts';
 
 const STATIONS = 4;
 const BOARDS_PER_STATION = 8;
@@ -37,36 +38,7 @@ afterAll(() => {
 });
 
 function stationToml(i: number, registry: string, run: string): string {
-  return `[station]
-id = "line${i}"
-operator = "operator${i}"
-
-[firmware]
-bundle = "fw.zip"
-signing_keys = ["sign0.pub.pem"]
-
-[ca]
-dir = "ca-${i}"
-passphrase_file = "ca.pass"
-
-[keystore]
-path = "keys-${run}-${i}.json"
-key_file = "keystore.key"
-
-[mqtt]
-server = "mqtt.example.net:8883"
-
-[agent.wifi.ap]
-enable = false
-
-[encryption]
-mode = "development"
-
-[paths]
-registry = "${registry}"
-audit = "unused-${run}-${i}.jsonl"
-journal_dir = "journal-${run}-${i}"
-`;
+  return station({ id: `line${i}`, operator: `operator${i}`, caDir: `ca-${i}`, keystore: `keys-${run}-${i}.json`, registry, audit: `unused-${run}-${i}.jsonl`, journalDir: `journal-${run}-${i}` });
 }
 
 beforeAll(async () => {

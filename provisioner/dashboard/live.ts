@@ -1,8 +1,9 @@
 // The dashboard's change feed: what the page is told as it happens (Server-Sent Events,
 // server.ts /events). Boards' status and OTA reports come pushed from MQTT (FleetWatch, the
 // retained devices/<id>/status and ota/status of docs/ota-protocol.md); rollouts, the audit
-// log and the stations' ports files are looked at on a short interval here, server-side,
-// and only what changed is sent — the page never re-reads whole views on a timer.
+// chain (its file's stat, or the anchor of a registry that holds it) and the stations' ports
+// files are looked at on a short interval here, server-side, and only what changed is sent —
+// the page never re-reads whole views on a timer.
 import type { FleetWatch, WatchMessage } from '../fleet/fleet-watch.ts';
 import type { DashboardData } from './data.ts';
 
@@ -35,7 +36,7 @@ export class LiveFeed {
   async start(): Promise<void> {
     const { data, watch } = this.opts;
     this.rollouts = await data.rolloutStamps();
-    this.audit = data.auditStamp();
+    this.audit = await data.auditStamp();
     this.stations = data.stationStamps();
     this.unlisten = watch?.listen((m) => this.fromMqtt(m));
     this.timer = setInterval(() => void this.look(), this.opts.intervalMs ?? 500);
@@ -88,7 +89,7 @@ export class LiveFeed {
         const view = await data.rollout(id);
         if (view) this.emit({ type: 'rollout', data: view });
       }
-      const audit = data.auditStamp();
+      const audit = await data.auditStamp();
       if (audit !== this.audit) {
         this.audit = audit;
         const v = await data.audit(50);

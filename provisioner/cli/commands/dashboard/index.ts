@@ -64,13 +64,15 @@ failures and their reasons, charts of certificate expiry by month and firmware v
 over time, and the audit log with its verification. Everything updates in place over
 Server-Sent Events; nothing is loaded from the internet.
 
-The registry is a SQLite file (its audit log a file beside it) or a postgres:// URL (the
-audit chain is in the database). Without broker flags it shows the registry only. With them (--broker, --client-cert,
---client-key, --broker-ca) it also shows which boards are online, and when the certificate
-is an operator's (espfleet ca client-cert --role operator) the rollout buttons — pause,
-resume, abort, each behind a confirmation — work, audited as that operator; otherwise the
-page is read-only. A rollout resumed from the page is driven by the dashboard. The operator
-identity needs its own certificate: two clients with one CN evict each other on the broker.
+The registry is --registry, else $ESPFLEET_REGISTRY, else the station's paths.registry: a
+SQLite file (its audit log the file beside it, --audit-log) or a postgres:// URL (the audit
+chain is in the database). Without broker flags it shows the registry only. With them
+(--broker, --client-cert, --client-key, --broker-ca) it also shows which boards are online,
+and when the certificate is an operator's (espfleet ca client-cert --role operator) the
+rollout buttons — pause, resume, abort, each behind a confirmation — work, audited as that
+operator; otherwise the page is read-only. A rollout resumed from the page is driven by the
+dashboard. The operator identity needs its own certificate: two clients with one CN evict
+each other on the broker.
 
 It listens on 127.0.0.1:8080 by default. Another address needs --token-file; put TLS in
 front of it (a reverse proxy) when it leaves the machine. Stop with Ctrl-C or SIGTERM.

@@ -1,9 +1,11 @@
 // `espfleet dashboard --registry postgres://…`, run in-process over a throw-away PostgreSQL
 // cluster: the device table is the database's devices, the audit view is the chain kept in
 // `audit_entries` (verified against its anchor, failure reasons and versions taken from it),
-// an entry appended by another writer reaches the event stream, and the URL's password is
-// never printed. Without initdb it is skipped locally and fails under CI=true.
+// the page in headless Chromium shows both, an entry appended by another writer reaches the
+// event stream, and the URL's password is never printed. Without initdb (or chromium, for
+// the page) it is skipped locally and fails under CI=true.
 import { randomBytes } from 'node:crypto';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oracleAvailable } from '../../../scripts/lib/oracles.ts';
 import { runCli } from '../../cli/program.ts';
@@ -15,9 +17,11 @@ import { openRegistryAt, type Registry } from '../../station/open-registry.ts';
 import type { AuditLog, DeviceRecord } from '../../station/records.ts';
 import { startPostgresCluster, type PostgresCluster } from '../../test/postgres-cluster.ts';
 import type { AuditView, DevicePage, RolloutView } from '../data.ts';
+import { launchChromium } from './browser.ts';
 import { seedRegistry } from './seed-registry.ts';
 
 const available = oracleAvailable('initdb');
+const withBrowser = available && oracleAvailable('chromium');
 const N = 60;
 const REASON = 'firmware.bundle.bad_signature: signed by an untrusted key';
 const policy = parsePolicy({ waves: '1,100%', rate: '60/min', maxFailures: '2', minSample: 0, deviceTimeout: '10m' });
@@ -94,6 +98,25 @@ describe.skipIf(!available)('dashboard over a PostgreSQL registry (needs initdb)
     const charts = await get<{ versionsOverTime: { versions: string[]; points: Array<{ counts: Record<string, number> }> } }>('api/charts');
     expect(charts.versionsOverTime.versions).toContain('0.9.0');
     expect(charts.versionsOverTime.points.slice(0, 3).map((p) => p.counts['0.9.0'])).toEqual([1, 2, 3]);
+  });
+
+  it.skipIf(!withBrowser)('the page (headless chromium) shows the devices and the chain as intact and anchored', { timeout: 120_000 }, async () => {
+    let browser: Browser | undefined;
+    try {
+      browser = await launchChromium();
+      const page = await browser.newPage();
+      await page.goto(`${base}#devices`);
+      await page.waitForSelector('body[data-ready="true"]');
+      await page.waitForFunction(`document.querySelectorAll('#devices tbody tr').length === 50`, { timeout: 30_000 });
+      const ids = (await page.$$eval('#devices tbody tr', (rows) => rows.map((r) => r.getAttribute('data-id')))) as string[];
+      expect(ids).toEqual(records.slice(0, 50).map((r) => r.deviceId));
+      await page.goto(`${base}#audit`);
+      await page.waitForSelector('#audit-state[data-ok="true"]', { timeout: 30_000 });
+      expect(await page.$eval('#audit-state', (e) => e.textContent)).toBe('intact: 4 entries, matches the registry anchor');
+      expect((await page.$$eval('#audit tbody tr', (rows) => rows.map((r) => r.getAttribute('data-seq'))))).toEqual(['3', '2', '1', '0']);
+    } finally {
+      await browser?.close();
+    }
   });
 
   it('an entry appended by another writer reaches the event stream', { timeout: 60_000 }, async () => {

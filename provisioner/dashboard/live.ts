@@ -81,24 +81,25 @@ export class LiveFeed {
     this.busy = true;
     try {
       const { data } = this.opts;
+      // Each change is marked seen only once it is sent: a look that fails half-way (a store
+      // locked or mid-replace) leaves the rest to the next look instead of losing it.
       const now = await data.rolloutStamps();
-      const changed = [...now].filter(([id, stamp]) => this.rollouts.get(id) !== stamp).map(([id]) => id);
-      this.rollouts = now;
+      const changed = [...now].filter(([id, stamp]) => this.rollouts.get(id) !== stamp);
       if (changed.length > 0) data.invalidate();
-      for (const id of changed) {
+      for (const [id, stamp] of changed) {
         const view = await data.rollout(id);
         if (view) this.emit({ type: 'rollout', data: view });
+        this.rollouts.set(id, stamp);
       }
       const audit = await data.auditStamp();
       if (audit !== this.audit) {
+        this.emit({ type: 'audit', data: await data.audit(50) });
         this.audit = audit;
-        const v = await data.audit(50);
-        this.emit({ type: 'audit', data: v });
       }
       const stations = data.stationStamps();
       if (stations !== this.stations) {
-        this.stations = stations;
         this.emit({ type: 'stations', data: data.stations() });
+        this.stations = stations;
       }
     } catch {
       // A store caught mid-replace or locked: the next look sees it.

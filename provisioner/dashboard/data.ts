@@ -1,12 +1,14 @@
 // Everything the dashboard reads, in one module (docs/dashboard.md): the device registry
 // through its DeviceRegistry interface, rollouts through fleet/rollout-store.ts, the audit
-// log and its verifier, and the stations' live ports files. The server and the change feed
-// never touch a store themselves, so a registry on another backend changes only this file.
+// chain and its verifier wherever the registry keeps it (the file beside a SQLite registry,
+// the rows of a PostgreSQL one: station/audit-sql.ts), and the stations' live ports files.
+// The server and the change feed never touch a store themselves.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { kill } from 'node:process';
 import { TERMINAL, tally, type BoardStatus } from '../fleet/rollout-plan.ts';
 import { listRollouts, loadRollout, type RolloutRecord } from '../fleet/rollout-store.ts';
 import { verifyAuditLog, type AuditVerifyResult } from '../station/audit-log.ts';
+import { auditLines, chainInRegistry, verifyRegistryAudit } from '../station/audit-sql.ts';
 import { readLivePorts, type LivePortsSnapshot } from '../station/live-ports.ts';
 import type { AuditEntry, DeviceRecord, DeviceStatus } from '../station/records.ts';
 import type { Registry } from '../station/open-registry.ts';
@@ -16,6 +18,7 @@ export const BOARD_STATUSES: readonly BoardStatus[] = ['pending', 'commanded', '
 export interface DashboardSources {
   /** The station registry: devices (DeviceRegistry) and the rollout tables. */
   registry: Registry;
+  /** The audit log file of a SQLite registry; unused on PostgreSQL, whose chain is in the registry. */
   auditPath?: string;
   /** Live ports files of the stations shown (station/live-ports.ts). */
   portsFiles: readonly string[];
@@ -91,6 +94,7 @@ export interface Charts {
 }
 
 export interface AuditView {
+  /** Where the chain is: the log file, or the (password-free) URL of a registry that holds it; null when none was given. */
   path: string | null;
   entries: number;
   verify: (AuditVerifyResult & { anchored: boolean }) | null;
@@ -132,7 +136,7 @@ function processAlive(pid: number): boolean {
 
 export class DashboardData {
   private listed: { at: number; version: string | undefined; records: DeviceRecord[] } | undefined;
-  private auditCache: { key: string; entries: AuditEntry[]; view: AuditView } | undefined;
+  private auditCache: ({ stamp: string } & AuditChain) | undefined;
   private readonly clock: () => Date;
 
   constructor(readonly sources: DashboardSources) {
@@ -191,13 +195,13 @@ export class DashboardData {
   }
 
   async rollouts(): Promise<RolloutView[]> {
-    const reasons = this.failureReasons();
+    const reasons = await this.failureReasons();
     return (await listRollouts(this.sources.registry)).map((r) => rolloutView(r, reasons)).reverse();
   }
 
   async rollout(id: string): Promise<RolloutView | undefined> {
     const rec = (await loadRollout(this.sources.registry, id));
-    return rec ? rolloutView(rec, this.failureReasons()) : undefined;
+    return rec ? rolloutView(rec, await this.failureReasons()) : undefined;
   }
 
   /** A cheap fingerprint of every rollout (id → updatedAt+status), to see which changed. */
@@ -207,26 +211,23 @@ export class DashboardData {
 
   async charts(): Promise<Charts> {
     const records = await this.records();
-    return { expiryByMonth: expiryByMonth(records), versionsOverTime: versionsOverTime(this.auditEntries(), records, this.clock()) };
+    return { expiryByMonth: expiryByMonth(records), versionsOverTime: versionsOverTime((await this.auditChain()).entries, records, this.clock()) };
   }
 
   async audit(limit = 200): Promise<AuditView> {
-    const path = this.sources.auditPath;
-    if (path === undefined) return { path: null, entries: 0, verify: null, tail: [] };
-    const key = fileKey(path);
-    if (this.auditCache?.key !== key) {
-      const entries = readAuditEntries(path);
-      const anchor = await this.sources.registry.auditAnchor();
-      const result = existsSync(path) ? verifyAuditLog(path, anchor ? { anchor, anchorSource: `the registry ${this.sources.registry.path}` } : {}) : null;
-      this.auditCache = { key, entries, view: { path, entries: entries.length, verify: result ? { ...result, anchored: anchor !== undefined } : null, tail: [] } };
-    }
-    const c = this.auditCache;
-    return { ...c.view, tail: c.entries.slice(-limit).reverse() };
+    const { path, entries, verify } = await this.auditChain();
+    return { path, entries: entries.length, verify, tail: entries.slice(-limit).reverse() };
   }
 
-  /** A fingerprint of the audit log file, to see that it grew. */
-  auditStamp(): string {
-    return this.sources.auditPath === undefined ? 'none' : fileKey(this.sources.auditPath);
+  /**
+   * A fingerprint of the audit chain, to see that it grew: the log file's stat, or, for a
+   * registry that holds the chain, its anchor (rewritten with every entry).
+   */
+  async auditStamp(): Promise<string> {
+    const { registry, auditPath } = this.sources;
+    if (!chainInRegistry(registry)) return auditPath === undefined ? 'none' : fileKey(auditPath);
+    const a = await registry.auditAnchor();
+    return a ? `${a.chain}:${a.entries}:${a.last}` : 'none';
   }
 
   stations(): StationView[] {
@@ -242,16 +243,16 @@ export class DashboardData {
     return this.sources.portsFiles.map(fileKey).join('|');
   }
 
-  private auditEntries(): AuditEntry[] {
-    const path = this.sources.auditPath;
-    if (path === undefined) return [];
-    const key = fileKey(path);
-    return this.auditCache?.key === key ? this.auditCache.entries : readAuditEntries(path);
+  /** The chain read again only when its stamp moved (taken first: a read never lags it). */
+  private async auditChain(): Promise<AuditChain> {
+    const stamp = await this.auditStamp();
+    if (this.auditCache?.stamp !== stamp) this.auditCache = { stamp, ...(await readAuditChain(this.sources.registry, this.sources.auditPath)) };
+    return this.auditCache;
   }
 
-  private failureReasons(): Map<string, string> {
+  private async failureReasons(): Promise<Map<string, string>> {
     const reasons = new Map<string, string>();
-    for (const e of this.auditEntries()) {
+    for (const e of (await this.auditChain()).entries) {
       const reason = e.details?.reason;
       if (e.action === 'rollout' && e.subject.rollout && e.subject.device && typeof reason === 'string') reasons.set(`${e.subject.rollout}/${e.subject.device}`, reason);
     }
@@ -259,16 +260,36 @@ export class DashboardData {
   }
 }
 
-/** The log's entries, skipping lines that do not parse (the verifier names those). */
-function readAuditEntries(path: string): AuditEntry[] {
-  let text: string;
+interface AuditChain {
+  path: string | null;
+  entries: AuditEntry[];
+  verify: AuditView['verify'];
+}
+
+/** The chain's entries and its verification, from the registry's rows or the file beside it. */
+async function readAuditChain(registry: Registry, path: string | undefined): Promise<AuditChain> {
+  if (chainInRegistry(registry)) {
+    const { anchor, ...result } = await verifyRegistryAudit(registry);
+    return { path: registry.path, entries: parseAuditLines(await auditLines(registry)), verify: { ...result, anchored: anchor !== undefined } };
+  }
+  if (path === undefined) return { path: null, entries: [], verify: null };
+  const anchor = await registry.auditAnchor();
+  const result = existsSync(path) ? verifyAuditLog(path, anchor ? { anchor, anchorSource: `the registry ${registry.path}` } : {}) : null;
+  return { path, entries: parseAuditLines(readLines(path)), verify: result ? { ...result, anchored: anchor !== undefined } : null };
+}
+
+function readLines(path: string): string[] {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8').split('\n');
   } catch {
     return [];
   }
+}
+
+/** The entries, skipping lines that do not parse (the verifier names those). */
+function parseAuditLines(lines: readonly string[]): AuditEntry[] {
   const out: AuditEntry[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     if (line === '') continue;
     try {
       out.push(JSON.parse(line) as AuditEntry);

@@ -1,8 +1,9 @@
 // The dashboard's change feed: what the page is told as it happens (Server-Sent Events,
 // server.ts /events). Boards' status and OTA reports come pushed from MQTT (FleetWatch, the
 // retained devices/<id>/status and ota/status of docs/ota-protocol.md); rollouts, the audit
-// log and the stations' ports files are looked at on a short interval here, server-side,
-// and only what changed is sent — the page never re-reads whole views on a timer.
+// chain (its file's stat, or the anchor of a registry that holds it) and the stations' ports
+// files are looked at on a short interval here, server-side, and only what changed is sent —
+// the page never re-reads whole views on a timer.
 import type { FleetWatch, WatchMessage } from '../fleet/fleet-watch.ts';
 import type { DashboardData } from './data.ts';
 
@@ -35,7 +36,7 @@ export class LiveFeed {
   async start(): Promise<void> {
     const { data, watch } = this.opts;
     this.rollouts = await data.rolloutStamps();
-    this.audit = data.auditStamp();
+    this.audit = await data.auditStamp();
     this.stations = data.stationStamps();
     this.unlisten = watch?.listen((m) => this.fromMqtt(m));
     this.timer = setInterval(() => void this.look(), this.opts.intervalMs ?? 500);
@@ -80,24 +81,25 @@ export class LiveFeed {
     this.busy = true;
     try {
       const { data } = this.opts;
+      // Each change is marked seen only once it is sent: a look that fails half-way (a store
+      // locked or mid-replace) leaves the rest to the next look instead of losing it.
       const now = await data.rolloutStamps();
-      const changed = [...now].filter(([id, stamp]) => this.rollouts.get(id) !== stamp).map(([id]) => id);
-      this.rollouts = now;
+      const changed = [...now].filter(([id, stamp]) => this.rollouts.get(id) !== stamp);
       if (changed.length > 0) data.invalidate();
-      for (const id of changed) {
+      for (const [id, stamp] of changed) {
         const view = await data.rollout(id);
         if (view) this.emit({ type: 'rollout', data: view });
+        this.rollouts.set(id, stamp);
       }
-      const audit = data.auditStamp();
+      const audit = await data.auditStamp();
       if (audit !== this.audit) {
+        this.emit({ type: 'audit', data: await data.audit(50) });
         this.audit = audit;
-        const v = await data.audit(50);
-        this.emit({ type: 'audit', data: v });
       }
       const stations = data.stationStamps();
       if (stations !== this.stations) {
-        this.stations = stations;
         this.emit({ type: 'stations', data: data.stations() });
+        this.stations = stations;
       }
     } catch {
       // A store caught mid-replace or locked: the next look sees it.

@@ -3,7 +3,7 @@
 // a token guards everything when given (and is required off loopback), a foreign Host is
 // refused, and the event stream carries what other processes write — a rollout created,
 // a pause from the CLI, a station's port progress — as it happens.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +168,17 @@ describe('dashboard server', () => {
     );
     abort.abort();
     await reading;
+  });
+
+  it('never creates a registry file: a missing one, from --registry or $ESPFLEET_REGISTRY, is refused', async () => {
+    const missing = join(dir, 'no-such-registry.sqlite');
+    for (const [args, env] of [[['--registry', missing], {}], [[], { ESPFLEET_REGISTRY: missing }]] as const) {
+      const cli = await espfleet(['dashboard', ...args, '--listen', '127.0.0.1:0'], { env, cwd: dir });
+      expect(cli.code).not.toBe(0);
+      expect(cli.stderr).toContain(`no registry at ${missing}`);
+      expect(cli.stderr).toContain('[fleet.rollout.no_registry]');
+      expect(existsSync(missing)).toBe(false);
+    }
   });
 
   it('a token guards every request: 401 without it, Bearer or the /login cookie with it; off loopback it is required', async () => {

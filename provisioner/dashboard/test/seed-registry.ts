@@ -1,8 +1,9 @@
-// A registry of many made-up devices for the dashboard's tests and its benchmark: written
-// in one locked write through the registry's own schema (one upsert per record would
-// rewrite the whole file ten thousand times). Varied statuses, versions and expiry months.
-import type { SqlParam } from '../../station/sql-port.ts';
-import { openRegistry } from '../../station/registry-sqlite.ts';
+// A registry of many made-up devices for the dashboard's tests and its benchmark, on either
+// backend (a file path or a postgres:// URL): written in one locked write through the
+// registry's own row writer (one upsert per record would rewrite the whole file ten
+// thousand times). Varied statuses, versions and expiry months.
+import { openRegistryAt } from '../../station/open-registry.ts';
+import { writeRecord } from '../../station/registry-sql.ts';
 import type { DeviceRecord, DeviceStatus } from '../../station/records.ts';
 
 const STATUSES: DeviceStatus[] = ['provisioned', 'provisioned', 'provisioned', 'provisioned', 'provisioned', 'provisioned', 'failed', 'revoked'];
@@ -32,17 +33,13 @@ export function seededRecord(i: number, base = Date.parse('2026-12-01T00:00:00Z'
   };
 }
 
-const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/sha_256$/, 'sha256');
-
-/** Creates (or extends) the registry at `path` with records 0..n-1; returns them. */
-export async function seedRegistry(path: string, n: number): Promise<DeviceRecord[]> {
+/** Creates (or extends) the registry at `location` (a file or a postgres:// URL) with records 0..n-1; returns them. */
+export async function seedRegistry(location: string, n: number): Promise<DeviceRecord[]> {
   const records = Array.from({ length: n }, (_, i) => seededRecord(i));
-  const registry = await openRegistry(path);
+  const registry = await openRegistryAt(location);
   try {
-    await registry.transaction(async (db) => {
-      const keys = Object.keys(records[0]!) as (keyof DeviceRecord)[];
-      const sql = `INSERT OR REPLACE INTO devices (${keys.map(snake).join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`;
-      for (const r of records) await db.run(sql, keys.map((k) => r[k] as SqlParam));
+    await registry.transaction(async (tx) => {
+      for (const r of records) await writeRecord(tx, r);
     });
     // What the registry reads back is the proof the columns matched.
     const last = records[n - 1]!;

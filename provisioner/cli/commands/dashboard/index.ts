@@ -16,10 +16,11 @@ import { LiveFeed } from '../../../dashboard/live.ts';
 import { isLoopback, startDashboardServer, type DashboardControl } from '../../../dashboard/server.ts';
 import { FleetError } from '../../../fleet/errors.ts';
 import { FleetWatch, mqttBus } from '../../../fleet/fleet-watch.ts';
-import { openAuditLog } from '../../../station/audit-log.ts';
+import { openStationAudit } from '../../../station/audit-sql.ts';
 import { livePortsPath } from '../../../station/live-ports.ts';
-import { openRegistry, type SqliteRegistry } from '../../../station/registry-sqlite.ts';
-import { findStation, resolveStationPath, stationOption } from '../devices/station-paths.ts';
+import { isPostgresUrl, openRegistryAt } from '../../../station/open-registry.ts';
+import { redactUrl } from '../../../station/registry-postgres.ts';
+import { findStation, resolveRegistry, stationOption } from '../devices/station-paths.ts';
 import { actorFrom } from '../ota/rollout-common.ts';
 import { listenArg } from '../ota/serve.ts';
 
@@ -47,8 +48,8 @@ function readToken(ctx: CliContext, file: string): string {
 
 export function registerDashboard(program: Command, ctx: CliContext): void {
   brokerClientOptions(stationOption(program.command('dashboard')))
-    .option('--registry <path>', 'registry file (instead of paths.registry from the station config)')
-    .option('--audit-log <path>', 'audit log file (instead of paths.audit from the station config)')
+    .option('--registry <path|url>', 'registry file or postgres:// URL (else $ESPFLEET_REGISTRY, else paths.registry from the station config)')
+    .option('--audit-log <path>', 'audit log file of a SQLite registry (instead of paths.audit from the station config)')
     .option('--ports-file <file>', "another station's live ports file (<station id>.ports.json beside its station.toml); repeatable", collect)
     .option('--listen <host:port>', 'address to serve on; port 0 picks a free one; not loopback only with --token-file', listenArg, { host: '127.0.0.1', port: 8080 })
     .option('--token-file <file>', 'a file holding the access token: every request then needs it (sign in at /login, or Authorization: Bearer)')
@@ -63,12 +64,15 @@ failures and their reasons, charts of certificate expiry by month and firmware v
 over time, and the audit log with its verification. Everything updates in place over
 Server-Sent Events; nothing is loaded from the internet.
 
-Without broker flags it shows the registry only. With them (--broker, --client-cert,
---client-key, --broker-ca) it also shows which boards are online, and when the certificate
-is an operator's (espfleet ca client-cert --role operator) the rollout buttons — pause,
-resume, abort, each behind a confirmation — work, audited as that operator; otherwise the
-page is read-only. A rollout resumed from the page is driven by the dashboard. The operator
-identity needs its own certificate: two clients with one CN evict each other on the broker.
+The registry is --registry, else $ESPFLEET_REGISTRY, else the station's paths.registry: a
+SQLite file (its audit log the file beside it, --audit-log) or a postgres:// URL (the audit
+chain is in the database). Without broker flags it shows the registry only. With them
+(--broker, --client-cert, --client-key, --broker-ca) it also shows which boards are online,
+and when the certificate is an operator's (espfleet ca client-cert --role operator) the
+rollout buttons — pause, resume, abort, each behind a confirmation — work, audited as that
+operator; otherwise the page is read-only. A rollout resumed from the page is driven by the
+dashboard. The operator identity needs its own certificate: two clients with one CN evict
+each other on the broker.
 
 It listens on 127.0.0.1:8080 by default. Another address needs --token-file; put TLS in
 front of it (a reverse proxy) when it leaves the machine. Stop with Ctrl-C or SIGTERM.
@@ -78,6 +82,7 @@ Examples:
   espfleet dashboard --station station.toml --broker mqtts://mqtt.example.net:8883 \\
     --client-cert alice.pem --client-key alice.key --broker-ca fleet-ca/chain.pem
   espfleet dashboard --registry registry.sqlite --audit-log audit.jsonl --listen 127.0.0.1:0 --json
+  espfleet dashboard --registry postgres://espfleet@db.example:5432/fleet
   espfleet dashboard --station station.toml --listen 0.0.0.0:8080 --token-file /etc/espfleet/dashboard.token`,
     )
     .action(async (opts: Options) => {
@@ -87,8 +92,10 @@ Examples:
           hint: 'or keep --listen 127.0.0.1:PORT and reach it through an SSH tunnel',
         });
       }
-      const registryPath = resolveStationPath(ctx, { station: opts.station, explicit: opts.registry }, '--registry', (cfg) => cfg.paths.registry);
-      if (!existsSync(registryPath)) throw new FleetError('fleet.rollout.no_registry', `no registry at ${registryPath}`, { hint: 'check --registry or paths.registry in the station config (provisioning creates it)' });
+      const location = resolveRegistry(ctx, opts);
+      const chainInRegistry = isPostgresUrl(location);
+      // Never create a registry file here: an empty one would show nothing and hide the typo.
+      if (!chainInRegistry && !existsSync(location)) throw new FleetError('fleet.rollout.no_registry', `no registry at ${location}`, { hint: 'check --registry or paths.registry in the station config (provisioning creates it)' });
       const station = opts.registry !== undefined && opts.station === undefined ? undefined : findStation(ctx, opts.station);
       const auditPath = opts.auditLog !== undefined ? resolve(ctx.cwd, opts.auditLog) : station?.paths.audit;
       const portsFiles = [...(station ? [livePortsPath(station)] : []), ...(opts.portsFile ?? []).map((f) => resolve(ctx.cwd, f))];
@@ -96,9 +103,9 @@ Examples:
       const wantsBroker = (opts.broker ?? ctx.env[BROKER_ENV]) !== undefined || opts.clientCert !== undefined;
       const actor = opts.clientCert !== undefined ? actorFrom(ctx, opts.clientCert) : undefined;
       const operator = actor?.startsWith('operator:') === true;
-      if (operator && auditPath === undefined) throw new DashboardError('dashboard.needs_audit_log', 'the rollout buttons write audit entries: give --audit-log or --station', { hint: 'or start it without an operator certificate (read-only)' });
+      if (operator && !chainInRegistry && auditPath === undefined) throw new DashboardError('dashboard.needs_audit_log', 'the rollout buttons write audit entries: give --audit-log or --station', { hint: 'or start it without an operator certificate (read-only)' });
 
-      const registry: SqliteRegistry = await openRegistry(registryPath, operator ? {} : { readOnly: true });
+      const registry = await openRegistryAt(location, operator ? {} : { readOnly: true });
       let client: MqttClient | undefined;
       let server;
       try {
@@ -109,7 +116,8 @@ Examples:
           watch = await FleetWatch.open(mqttBus(client));
         }
         if (operator && client && watch) {
-          const audit = await openAuditLog(auditPath!, { anchor: registry });
+          // On PostgreSQL the chain is the registry's own table and the path is not used.
+          const audit = await openStationAudit(registry, auditPath ?? '');
           control = { actor: actor!, stores: { registry, audit }, client, watch };
         }
         const readOnlyReason = control ? undefined : actor === undefined ? 'started without an operator certificate' : `the client certificate is ${actor}, not an operator`;
@@ -128,7 +136,7 @@ Examples:
         // One line, so a script reading the running service line by line gets it whole.
         if (opts.json) ctx.out(JSON.stringify({ url: server.url, control: control !== undefined, actor: control?.actor ?? null }));
         else ctx.out(server.url);
-        ctx.note(`dashboard of ${registryPath}: ${control ? `operator ${control.actor} (rollout buttons on)` : `read-only (${readOnlyReason})`}${watch ? ', live board status from the broker' : ', no broker'}; Ctrl-C stops`);
+        ctx.note(`dashboard of ${chainInRegistry ? redactUrl(location) : location}: ${control ? `operator ${control.actor} (rollout buttons on)` : `read-only (${readOnlyReason})`}${watch ? ', live board status from the broker' : ', no broker'}; Ctrl-C stops`);
         await untilStopped(ctx);
       } finally {
         await server?.close();

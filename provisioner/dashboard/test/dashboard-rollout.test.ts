@@ -55,12 +55,20 @@ async function pageCounts(p: Page) {
   })()`) as Promise<{ status: string; boards: number; totals: Record<string, number>; waves: Array<{ wave: number; boards: number; committed: number }> }>;
 }
 
-/** Clicks a rollout button and confirms in the page's dialog. */
+/** Clicks a rollout button, confirms in the page's dialog, and checks the server's answer. */
 async function clickAndConfirm(p: Page, verb: 'pause' | 'resume'): Promise<void> {
-  await p.waitForSelector(`#btn-${verb}:not([disabled])`, { timeout: 120_000 });
-  await p.click(`#btn-${verb}`);
+  // Found and clicked in one step inside the page: the live feed re-renders the rollout
+  // card as boards report, so a handle taken a moment earlier may be detached by the click.
+  await p.waitForFunction(`(() => { const b = document.querySelector('#btn-${verb}:not([disabled])'); b?.click(); return b !== null; })()`, { timeout: 120_000 });
   await p.waitForSelector('#confirm[open]');
   await p.click('#confirm-ok');
+  // The page logs the server's answer (or its error) in the driver log ("HH:MM:SS line"):
+  // wait for it and fail with it, not with a later timeout that says nothing of why.
+  const answer = await p.waitForFunction(
+    `(document.querySelector('#driver-log')?.textContent ?? '').split('\\n').map((l) => l.slice(9)).reverse().find((l) => l.startsWith('${verb}: ') || l.startsWith('error: '))`,
+    { timeout: 60_000 },
+  );
+  expect(String(await answer.jsonValue()), `the page's answer to ${verb}`).toMatch(new RegExp(`^${verb}: rollout \\S+ \\w+ → \\w+`));
 }
 
 describe.skipIf(!available)(`dashboard in headless Chromium over a ${BOARDS}-board rollout (needs ${MOSQUITTO} and chromium)`, () => {

@@ -19,6 +19,7 @@ import { startPostgresCluster, type PostgresCluster } from '../../test/postgres-
 import type { AuditView, DevicePage, RolloutView } from '../data.ts';
 import { launchChromium } from './browser.ts';
 import { seedRegistry } from './seed-registry.ts';
+import { openEventStream } from './event-stream.ts';
 
 const available = oracleAvailable('initdb');
 const withBrowser = available && oracleAvailable('chromium');
@@ -120,31 +121,9 @@ describe.skipIf(!available)('dashboard over a PostgreSQL registry (needs initdb)
   });
 
   it('an entry appended by another writer reaches the event stream', { timeout: 60_000 }, async () => {
-    const events: Array<{ type: string; data: Record<string, unknown> }> = [];
-    const abort = new AbortController();
-    const res = await fetch(`${base}events`, { signal: abort.signal });
-    const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      try {
-        for await (const chunk of res.body!) {
-          buf += decoder.decode(chunk as Uint8Array, { stream: true });
-          for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const type = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (type && data) events.push({ type, data: JSON.parse(data) as Record<string, unknown> });
-          }
-        }
-      } catch {
-        // aborted
-      }
-    })();
-    const until = async (what: string, ok: () => boolean) => {
-      for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(ok(), `${what}; events: ${JSON.stringify(events.map((e) => e.type))}`).toBe(true);
-    };
+    const stream = await openEventStream(`${base}events`);
+    const { events } = stream;
+    const until = (what: string, ok: () => boolean) => stream.until(what, ok, 400);
     await until('hello', () => events.some((e) => e.type === 'hello'));
     await audit.append({ action: 'certificate.revoke', actor: 'operator:alice', subject: { deviceId: records[5]!.deviceId }, details: { reason: 'lost' } });
     await until('the new entry', () =>
@@ -153,8 +132,7 @@ describe.skipIf(!available)('dashboard over a PostgreSQL registry (needs initdb)
         return e.type === 'audit' && v.entries === 5 && v.verify?.ok === true && v.tail[0]?.action === 'certificate.revoke';
       }),
     );
-    abort.abort();
-    await reading;
+    await stream.close();
   });
 
   it('prints where it reads without the URL’s password', () => {

@@ -21,6 +21,7 @@ import { DashboardData } from '../data.ts';
 import { LiveFeed } from '../live.ts';
 import { startDashboardServer, type DashboardServer } from '../server.ts';
 import { seedRegistry } from './seed-registry.ts';
+import { openEventStream } from './event-stream.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'espfleet-dashboard-server-'));
 const registryPath = join(dir, 'registry.sqlite');
@@ -120,32 +121,10 @@ describe('dashboard server', () => {
   });
 
   it('streams what other processes write: a new rollout, a pause from the CLI, a station port’s progress', async () => {
-    const events: Array<{ type: string; data: Record<string, unknown> }> = [];
-    const abort = new AbortController();
-    const res = await fetch(`${server.url}events`, { signal: abort.signal });
-    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      try {
-        for await (const chunk of res.body!) {
-          buf += decoder.decode(chunk as Uint8Array, { stream: true });
-          for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const type = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (type && data) events.push({ type, data: JSON.parse(data) as Record<string, unknown> });
-          }
-        }
-      } catch {
-        // aborted
-      }
-    })();
-    const until = async (what: string, ok: () => boolean) => {
-      for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(ok(), `${what}; events: ${JSON.stringify(events.map((e) => e.type))}`).toBe(true);
-    };
+    const stream = await openEventStream(`${server.url}events`);
+    expect(stream.contentType).toMatch(/^text\/event-stream/);
+    const { events } = stream;
+    const until = (what: string, ok: () => boolean) => stream.until(what, ok);
     await until('hello', () => events.some((e) => e.type === 'hello'));
 
     const writer = await openRegistry(registryPath);
@@ -166,8 +145,7 @@ describe('dashboard server', () => {
     await until('the port at its flash step', () =>
       events.some((e) => e.type === 'stations' && JSON.stringify(e.data).includes('"step":"flash"') && JSON.stringify(e.data).includes('esp32_ABCDEF')),
     );
-    abort.abort();
-    await reading;
+    await stream.close();
   });
 
   it('never creates a registry file: a missing one, from --registry or $ESPFLEET_REGISTRY, is refused', async () => {

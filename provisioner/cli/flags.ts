@@ -20,7 +20,7 @@ export const VOCABULARY: readonly FlagConcept[] = [
   { flag: '--keystore-key-file', concept: 'unlock the keystore with its 32-byte key file', means: /unlock the keystore/i, claims: /unlock the keystore|unlock with a 32-byte key file/i },
   { flag: '--keystore-passphrase-file', concept: 'the keystore passphrase, from a file', means: /keystore passphrase/i, claims: /keystore passphrase|ESPFLEET_KEYSTORE_PASSPHRASE\b/i },
   { flag: '--passphrase-file', concept: "the passphrase of the command's own key (the CA key in ca and broker, the signing key in fw), from a file", means: /passphrase/i },
-  { flag: '--registry', concept: 'the device registry file', means: /^registry/i, claims: /^registry (file|holding)/i },
+  { flag: '--registry', concept: 'the device registry (a file or a postgres:// URL)', means: /^registry/i, claims: /^registry (file|holding)/i },
   { flag: '--audit-log', concept: 'the audit log file', means: /^audit log file/i, claims: /^audit log/i },
   { flag: '--station', concept: 'the station config (station.toml)', means: /station/i, claims: /^station config/i },
   { flag: '--json', concept: 'the result as JSON on stdout (errors as {"error": …} too)', means: /JSON/, claims: /\bas JSON\b/ },

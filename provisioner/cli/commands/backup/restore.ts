@@ -16,7 +16,7 @@ export function register(backup: Command, ctx: CliContext): void {
   passphraseOption(backup.command('restore').argument('<file>', 'the archive written by `backup create`'))
     .description('restore a station from a backup into a new or empty directory, and record it in the audit log')
     .requiredOption('--to <dir>', 'where the station goes (must not exist or be empty)')
-    .option('--registry <postgres-url>', 'restore the registry and audit chain into this empty PostgreSQL database instead of a file; station.toml then points at it')
+    .option('--registry <postgres-url>', 'registry to restore into: an empty PostgreSQL database (postgres:// URL) for the registry and audit chain instead of a file; station.toml then points at it')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',

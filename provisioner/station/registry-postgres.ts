@@ -7,7 +7,7 @@
 // restarted), a serialisation failure or a deadlock is retried with backoff for a
 // bounded time; transaction bodies are idempotent, so a retry after a commit whose reply
 // was lost changes nothing twice. The URL's password never appears in a message.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { passfilePath, passwordFromPassfile } from './pg-passfile.ts';
@@ -103,8 +103,10 @@ function tlsOptions(q: URLSearchParams, where: string): pg.PoolConfig['ssl'] {
     const path = q.get(param);
     if (path === null || (param === 'sslrootcert' && path === 'system')) return undefined;
     try {
+      if (param === 'sslkey') refuseOpenKey(path);
       return readFileSync(path, 'utf8');
     } catch (e) {
+      if (e instanceof RegistryError) throw e;
       throw new RegistryError('station.registry.bad_url', `cannot read ${param} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: `${param} names ${what}` });
     }
   };
@@ -135,6 +137,20 @@ function tlsOptions(q: URLSearchParams, where: string): pg.PoolConfig['ssl'] {
   const anyName = { checkServerIdentity: () => undefined };
   if (mode === 'require' && ca === undefined) return { rejectUnauthorized: false, ...client };
   return { ...(ca === undefined ? {} : { ca }), rejectUnauthorized: true, ...(mode === 'verify-full' ? {} : anyName), ...client };
+}
+
+/**
+ * libpq's rule for the client key, which PEM keeps unencrypted: no access for others, and
+ * for group only read when root owns it (0600, or 0640 owned by root).
+ */
+function refuseOpenKey(path: string): void {
+  const st = statSync(path);
+  const allowed = st.uid === 0 ? 0o037 : 0o077;
+  if ((st.mode & allowed) !== 0) {
+    throw new RegistryError('station.registry.bad_url', `the client key ${path} can be read by others (mode ${(st.mode & 0o777).toString(8)}); it is not used`, {
+      hint: `chmod 600 ${path}`,
+    });
+  }
 }
 
 /** Node's codes for a server certificate that did not verify (tls.connect, OpenSSL). */

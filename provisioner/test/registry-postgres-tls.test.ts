@@ -3,7 +3,7 @@
 // sslmode opens — or refuses — as libpq's does, the server confirms the session is
 // encrypted, and a certificate failure is a station.registry.tls error at once, not a lost
 // connection retried for a minute. Plus the URL-to-options mapping without a server.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,11 +237,17 @@ describe('sslmode and its files as pool options', () => {
   });
 
   it('a client certificate needs both sslcert and sslkey', () => {
-    const withBoth = sslOf(`sslmode=verify-full&sslrootcert=${ca}&sslcert=${ca}&sslkey=${ca}`) as { cert?: string; key?: string };
+    // The key is only read (a PEM stand-in will do), but as libpq it must be closed to others.
+    const key = join(scratch, 'client-standin.key');
+    writeFileSync(key, readFileSync(ca), { mode: 0o600 });
+    chmodSync(key, 0o600);
+    const withBoth = sslOf(`sslmode=verify-full&sslrootcert=${ca}&sslcert=${ca}&sslkey=${key}`) as { cert?: string; key?: string };
     expect(withBoth.cert).toContain('BEGIN CERTIFICATE');
     expect(withBoth.key).toContain('BEGIN CERTIFICATE');
     expect(() => sslOf(`sslmode=verify-full&sslcert=${ca}`)).toThrow(/sslcert is given without sslkey/);
     expect(() => sslOf(`sslmode=require&sslkey=/nonexistent.key`)).toThrow(/cannot read sslkey \/nonexistent.key: ENOENT/);
+    chmodSync(key, 0o644);
+    expect(() => sslOf(`sslmode=verify-full&sslrootcert=${ca}&sslcert=${ca}&sslkey=${key}`)).toThrow(expect.objectContaining({ code: 'station.registry.bad_url', message: expect.stringMatching(/can be read by others \(mode 644\)/), hint: `chmod 600 ${key}` }));
   });
 
   it('certificate failures are TLS failures and never transient; a reset connection still is', () => {

@@ -121,7 +121,7 @@ describe.skipIf(!available)(`dashboard in headless Chromium over a ${BOARDS}-boa
     await page.waitForSelector('body[data-ready="true"]');
     const start = spawnCli([
       'ota', 'rollout', 'start', '--station', f.station.stationPath, '--bundle', b.path, '--url', b.url, '--select', 'status=provisioned', '--id', ID,
-      '--waves', '2,50%,100%', '--rate', '600/min', '--max-failures', '1', '--min-sample', '1', '--device-timeout', '3m', '--commit-timeout', '300', ...f.operatorFlags('rollout'), '--json',
+      '--waves', '2,50%,100%', '--rate', '30/min', '--max-failures', '1', '--min-sample', '1', '--device-timeout', '3m', '--commit-timeout', '300', ...f.operatorFlags('rollout'), '--json',
     ]);
     try {
       // The page learns of the new rollout from the event stream alone (no reload).
@@ -137,6 +137,8 @@ describe.skipIf(!available)(`dashboard in headless Chromium over a ${BOARDS}-boa
       expect(mid.waves.map((w) => w.boards)).toEqual([2, 8, 10]);
       await page.screenshot({ path: join(ARTIFACTS, 'rollout-view-running.png'), fullPage: true });
 
+      // At 30 boards/min wave 2 (8 boards) takes 16 s or more to command, so the pause lands
+      // while the rollout runs; a faster rate let a quick machine finish it first ("already done").
       await clickAndConfirm(page, 'pause');
       await page.waitForSelector('.rollout-head[data-status="paused"]', { timeout: 60_000 });
       const ended = await start.exited;

@@ -3,12 +3,12 @@
 // chain and its verifier wherever the registry keeps it (the file beside a SQLite registry,
 // the rows of a PostgreSQL one: station/audit-sql.ts), and the stations' live ports files.
 // The server and the change feed never touch a store themselves.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { kill } from 'node:process';
 import { TERMINAL, tally, type BoardStatus } from '../fleet/rollout-plan.ts';
 import { listRollouts, loadRollout, type RolloutRecord } from '../fleet/rollout-store.ts';
-import { verifyAuditLog, type AuditVerifyResult } from '../station/audit-log.ts';
-import { auditLines, chainInRegistry, verifyRegistryAudit } from '../station/audit-sql.ts';
+import { readAuditLines, verifyAuditLog, type AuditVerifyResult } from '../station/audit-log.ts';
+import { chainInRegistry, verifyRegistryAudit } from '../station/audit-sql.ts';
 import { readLivePorts, type LivePortsSnapshot } from '../station/live-ports.ts';
 import type { AuditEntry, DeviceRecord, DeviceStatus } from '../station/records.ts';
 import type { Registry } from '../station/open-registry.ts';
@@ -269,21 +269,13 @@ interface AuditChain {
 /** The chain's entries and its verification, from the registry's rows or the file beside it. */
 async function readAuditChain(registry: Registry, path: string | undefined): Promise<AuditChain> {
   if (chainInRegistry(registry)) {
-    const { anchor, ...result } = await verifyRegistryAudit(registry);
-    return { path: registry.path, entries: parseAuditLines(await auditLines(registry)), verify: { ...result, anchored: anchor !== undefined } };
+    const { anchor, lines, ...result } = await verifyRegistryAudit(registry);
+    return { path: registry.path, entries: parseAuditLines(lines), verify: { ...result, anchored: anchor !== undefined } };
   }
   if (path === undefined) return { path: null, entries: [], verify: null };
   const anchor = await registry.auditAnchor();
   const result = existsSync(path) ? verifyAuditLog(path, anchor ? { anchor, anchorSource: `the registry ${registry.path}` } : {}) : null;
-  return { path, entries: parseAuditLines(readLines(path)), verify: result ? { ...result, anchored: anchor !== undefined } : null };
-}
-
-function readLines(path: string): string[] {
-  try {
-    return readFileSync(path, 'utf8').split('\n');
-  } catch {
-    return [];
-  }
+  return { path, entries: parseAuditLines(readAuditLines(path)), verify: result ? { ...result, anchored: anchor !== undefined } : null };
 }
 
 /** The entries, skipping lines that do not parse (the verifier names those). */

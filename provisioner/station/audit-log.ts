@@ -9,7 +9,7 @@
 // detected (docs/factory.md, "What the audit log proves").
 // Appends hold `<log>.lock`, so two espfleet processes chain one after the other.
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import { EspfleetError } from '../../firmware-js/errors.ts';
 import { writeFileDurable } from '../io/files.ts';
 import { withFileLock } from './file-lock.ts';
@@ -119,6 +119,24 @@ const lockOptions = { what: 'audit log', code: 'station.audit.locked' } as const
 
 function writeHead(path: string, entries: number, last: string): void {
   writeFileDurable(headPath(path), `${canonicalJson({ entries, last })}\n`);
+}
+
+/** The log's lines in order; a log not written yet has none. */
+export function readAuditLines(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** A whole log written at once (a moved or exported chain): the lines durable and renamed into place, then its head. */
+export function writeAuditLogFile(path: string, lines: readonly string[]): void {
+  const tmp = `${path}.move.tmp`;
+  writeFileDurable(tmp, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  renameSync(tmp, path);
+  writeHead(path, lines.length, lines.length > 0 ? sha256Hex(lines[lines.length - 1]!) : GENESIS_PREV);
 }
 
 export class FileAuditLog implements AuditLog {

@@ -7,8 +7,7 @@
 // retried, the retry finds its own entry by the key and adds no second one. A station on
 // the SQLite file keeps the file log; openStationAudit picks the one the registry implies.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { AuditLogError, chainId, GENESIS_PREV, lineHash, makeAuditEntry, openAuditLog, verifyAuditLines, verifyAuditLog, type AuditInput, type AuditLogOptions, type AuditVerifyResult } from './audit-log.ts';
+import { AuditLogError, chainId, GENESIS_PREV, lineHash, makeAuditEntry, openAuditLog, readAuditLines, verifyAuditLines, verifyAuditLog, type AuditInput, type AuditLogOptions, type AuditVerifyResult } from './audit-log.ts';
 import type { Registry } from './open-registry.ts';
 import type { AuditAnchor, AuditEntry, AuditLog } from './records.ts';
 import { anchorIn, recordAnchorIn } from './registry-sql.ts';
@@ -52,8 +51,15 @@ export async function auditLines(q: SqlQueries): Promise<string[]> {
   return (await q.query('SELECT line FROM audit_entries ORDER BY seq')).map((r) => String(r.line));
 }
 
-/** `audit verify` for a registry that holds its chain: the rows, chained, against the anchor. */
-export async function verifyRegistryAudit(registry: Registry): Promise<AuditVerifyResult & { anchor: AuditAnchor | undefined }> {
+/** A registry's chain judged against its anchor, as `audit verify` judges it. */
+export function verifyAnchoredLines(lines: readonly string[], anchor: AuditAnchor | undefined, registryPath: string): AuditVerifyResult {
+  // The anchor is written with every entry: entries without one were put there by something else.
+  if (anchor === undefined && lines.length > 0) return { ok: false, entries: 0, problem: { line: 1, reason: `the registry ${registryPath} holds ${lines.length} entries but no anchor` } };
+  return verifyAuditLines(lines, anchor ? { anchor, anchorSource: `the registry ${registryPath}` } : {});
+}
+
+/** `audit verify` for a registry that holds its chain: the rows, chained, against the anchor (and the rows themselves). */
+export async function verifyRegistryAudit(registry: Registry): Promise<AuditVerifyResult & { anchor: AuditAnchor | undefined; lines: string[] }> {
   // One statement, so one snapshot of rows and anchor: no append seen half-way.
   const rows = await registry.query(
     `SELECT 'e' AS kind, seq, line, NULL AS chain, NULL AS entries, NULL AS last FROM audit_entries
@@ -63,9 +69,7 @@ export async function verifyRegistryAudit(registry: Registry): Promise<AuditVeri
   const lines = rows.filter((r) => r.kind === 'e').map((r) => String(r.line));
   const a = rows.find((r) => r.kind === 'a');
   const anchor = a === undefined ? undefined : { chain: String(a.chain), entries: Number(a.entries), last: String(a.last) };
-  // The anchor is written with every entry: entries without one were put there by something else.
-  if (anchor === undefined && lines.length > 0) return { ok: false, entries: 0, problem: { line: 1, reason: `the registry ${registry.path} holds ${lines.length} entries but no anchor` }, anchor };
-  return { ...verifyAuditLines(lines, anchor ? { anchor, anchorSource: `the registry ${registry.path}` } : {}), anchor };
+  return { ...verifyAnchoredLines(lines, anchor, registry.path), anchor, lines };
 }
 
 /** Whether the registry keeps the audit chain itself (PostgreSQL) rather than beside it in a file. */
@@ -82,7 +86,7 @@ export async function openStationAudit(registry: Registry, path: string, opts: P
 /** The station's audit chain verified where it is: the registry's table, or the file against the registry's anchor. */
 export async function verifyStationAudit(registry: Registry, path: string): Promise<AuditVerifyResult> {
   if (chainInRegistry(registry)) {
-    const { anchor: _anchor, ...result } = await verifyRegistryAudit(registry);
+    const { anchor: _anchor, lines: _lines, ...result } = await verifyRegistryAudit(registry);
     return result;
   }
   const anchor = await registry.auditAnchor();
@@ -91,16 +95,6 @@ export async function verifyStationAudit(registry: Registry, path: string): Prom
 
 /** The station's audit entries in order, from wherever they are kept. */
 export async function stationAuditEntries(registry: Registry, path: string): Promise<AuditEntry[]> {
-  let lines: string[];
-  if (chainInRegistry(registry)) lines = await auditLines(registry);
-  else {
-    let text = '';
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    lines = text.split('\n').filter((l) => l !== '');
-  }
+  const lines = chainInRegistry(registry) ? await auditLines(registry) : readAuditLines(path);
   return lines.map((l) => JSON.parse(l) as AuditEntry);
 }

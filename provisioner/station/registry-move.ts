@@ -8,11 +8,10 @@
 // transaction. The source is never changed. A target that already holds anything is
 // refused — unless it holds a prefix of this very chain (an earlier move, interrupted or
 // repeated): then the rest is added and nothing is doubled.
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileDurable } from '../io/files.ts';
-import { canonicalJson, chainId, GENESIS_PREV, headPath, lineHash, verifyAuditLines, verifyAuditLog, type AuditVerifyResult } from './audit-log.ts';
-import { auditLines } from './audit-sql.ts';
+import { chainId, headPath, lineHash, readAuditLines, verifyAuditLog, writeAuditLogFile, type AuditVerifyResult } from './audit-log.ts';
+import { auditLines, verifyAnchoredLines } from './audit-sql.ts';
 import { withFileLock } from './file-lock.ts';
 import { isPostgresUrl, openRegistryAt, type Registry } from './open-registry.ts';
 import type { AuditAnchor } from './records.ts';
@@ -93,10 +92,7 @@ export async function readSnapshot(source: Registry, auditLog: string | undefine
   let verdict: AuditVerifyResult;
   if (auditLog === undefined) {
     snap = await readPostgresSnapshot(source);
-    verdict =
-      snap.anchor === undefined && snap.lines.length > 0
-        ? { ok: false, entries: 0, problem: { line: 1, reason: `the registry holds ${snap.lines.length} entries but no anchor` } }
-        : verifyAuditLines(snap.lines, snap.anchor ? { anchor: snap.anchor, anchorSource: `the registry ${source.path}` } : {});
+    verdict = verifyAnchoredLines(snap.lines, snap.anchor, source.path);
   } else {
     // Under the audit log's and the registry's locks (the order backup's snapshot takes
     // them): a station appending meanwhile waits, so log, head and anchor agree.
@@ -134,7 +130,7 @@ async function readPostgresSnapshot(source: Registry): Promise<RegistrySnapshot>
 async function readSqliteSnapshot(source: Registry, auditLog: string): Promise<RegistrySnapshot> {
   const tables = {} as Record<HistoryTable, SqlRow[]>;
   for (const t of HISTORY_TABLES) tables[t] = await source.query(`SELECT * FROM ${t}`);
-  return { tables, lines: readLines(auditLog), anchor: await source.auditAnchor() };
+  return { tables, lines: readAuditLines(auditLog), anchor: await source.auditAnchor() };
 }
 
 async function writeTarget(to: string, snap: RegistrySnapshot, requireEmpty: boolean): Promise<Omit<MoveSummary, 'from' | 'auditLog'>> {
@@ -148,7 +144,7 @@ async function writeTarget(to: string, snap: RegistrySnapshot, requireEmpty: boo
     const where = target.path;
     const { lines } = snap;
     const already = await target.transaction(async (tx) => {
-      const there = targetLog === undefined ? await auditLines(tx) : readLines(targetLog);
+      const there = targetLog === undefined ? await auditLines(tx) : readAuditLines(targetLog);
       const sameChain = there.length <= lines.length && there.every((l, i) => l === lines[i]);
       let holds = there.length;
       for (const t of HISTORY_TABLES) holds += await count(tx, t);
@@ -165,7 +161,7 @@ async function writeTarget(to: string, snap: RegistrySnapshot, requireEmpty: boo
         }
       } else if (there.length < lines.length || !existsSync(headPath(targetLog))) {
         // Before the registry commits: a failed write leaves the registry file as it was.
-        writeFileLog(targetLog, lines);
+        writeAuditLogFile(targetLog, lines);
       }
       if (anchor && (await anchorIn(tx))?.entries !== anchor.entries) await recordAnchorIn(tx, anchor);
       return there.length;
@@ -190,24 +186,6 @@ async function writeTarget(to: string, snap: RegistrySnapshot, requireEmpty: boo
     throw e;
   } finally {
     await target?.close();
-  }
-}
-
-/** The chain as the file log keeps it (audit-log.ts): one line each, and the head naming the last. */
-function writeFileLog(path: string, lines: readonly string[]): void {
-  const tmp = `${path}.move.tmp`;
-  writeFileDurable(tmp, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
-  renameSync(tmp, path);
-  const last = lines.length > 0 ? lineHash(lines[lines.length - 1]!) : GENESIS_PREV;
-  writeFileDurable(headPath(path), `${canonicalJson({ entries: lines.length, last })}\n`, { mode: 0o600 });
-}
-
-function readLines(path: string): string[] {
-  try {
-    return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
   }
 }
 

@@ -90,7 +90,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'station.toml'), stationToml(boards, url));
 }, 120_000);
 
-describe.skipIf(!pg.available)('espfleet backup of a station on PostgreSQL', () => {
+describe.skipIf(!pg.available)('espfleet backup of a station on PostgreSQL (needs initdb)', () => {
   const archive = join(root, 'pg-line.efbak');
   let created: { id: string; auditSeq: number; registryFrom: { backend: string; url: string } };
   let atBackup: { lines: string[]; anchor: unknown };

@@ -76,7 +76,7 @@ async function historyOf(location: string): Promise<Record<string, string[]>> {
   }
 }
 
-describe.skipIf(!pg.available)('espfleet registry migrate (SQLite ⇄ PostgreSQL, PostgreSQL → PostgreSQL)', () => {
+describe.skipIf(!pg.available)('espfleet registry migrate (SQLite ⇄ PostgreSQL, PostgreSQL → PostgreSQL; needs initdb)', () => {
   it('moves devices, rollout, renewals and the audit chain with hashes unchanged; audit verify passes on the target; a repeat doubles nothing', { timeout: 120_000 }, async () => {
     const src = await sqliteStation(3);
     const url = await pg.fresh();

@@ -48,7 +48,7 @@ describe('the password file', () => {
 });
 
 const available = oracleAvailable('initdb');
-describe.skipIf(!available)('a server that asks for a password (scram-sha-256)', () => {
+describe.skipIf(!available)('a server that asks for a password (scram-sha-256; needs initdb)', () => {
   const secret = `s3cret-${process.pid}:x`;
   let cluster: PostgresCluster;
   beforeAll(async () => {

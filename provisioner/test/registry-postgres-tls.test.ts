@@ -53,7 +53,7 @@ async function openError(url: string): Promise<Error & { code?: string; hint?: s
   return err;
 }
 
-describe.skipIf(!available)('the registry over TLS to a TLS-only PostgreSQL server', () => {
+describe.skipIf(!available)('the registry over TLS to a TLS-only PostgreSQL server (needs initdb and openssl)', () => {
   let tls: PostgresTls;
   beforeAll(async () => {
     tlsCluster = await startPostgresCluster({ tls: true });
@@ -160,7 +160,7 @@ describe.skipIf(!available)('the registry over TLS to a TLS-only PostgreSQL serv
   }, 30_000);
 });
 
-describe.skipIf(!available)('client certificates: pg_hba.conf `cert` on the server, sslcert/sslkey in the URL', () => {
+describe.skipIf(!available)('client certificates: pg_hba.conf `cert` on the server, sslcert/sslkey in the URL (needs initdb and openssl)', () => {
   let tls: PostgresTls;
   beforeAll(async () => {
     certCluster = await startPostgresCluster({ clientCerts: true });

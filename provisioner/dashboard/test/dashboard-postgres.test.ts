@@ -101,7 +101,7 @@ describe.skipIf(!available)('dashboard over a PostgreSQL registry (needs initdb)
     expect(charts.versionsOverTime.points.slice(0, 3).map((p) => p.counts['0.9.0'])).toEqual([1, 2, 3]);
   });
 
-  it.skipIf(!withBrowser)('the page (headless chromium) shows the devices and the chain as intact and anchored', { timeout: 120_000 }, async () => {
+  it.skipIf(!withBrowser)('the page (headless chromium; needs chromium) shows the devices and the chain as intact and anchored', { timeout: 120_000 }, async () => {
     let browser: Browser | undefined;
     try {
       browser = await launchChromium();
